@@ -1,0 +1,241 @@
+//! Collectors, one per file, each behind the small `Collector` trait and listed once in
+//! `COLLECTORS` with its name and whether it runs by default (node_exporter's layout).
+//!
+//! A collector is built once at start-up: it resolves its paths, registers its metric families
+//! and decides whether it applies to this machine at all. A scrape then only reads and writes.
+
+use std::fmt;
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::roots::Roots;
+
+mod loadavg;
+mod meminfo;
+
+/// One source of metrics.
+pub trait Collector: Send {
+    /// Reads the current values and writes them to `out`. An error fails this collector's
+    /// part of the scrape only (`node_scrape_collector_success` 0), never the scrape.
+    fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError>;
+}
+
+/// What building a collector gives.
+pub enum Setup {
+    Ready(Box<dyn Collector>),
+    /// The collector does not apply to this machine (no hwmon, no PSI...): said once, then
+    /// the collector is dropped and costs nothing.
+    Unavailable(String),
+}
+
+/// Everything a collector may look at when it is built.
+pub struct Context<'a> {
+    pub roots: &'a Roots,
+    pub config: &'a Config,
+}
+
+pub struct CollectorSpec {
+    pub name: &'static str,
+    pub enabled_by_default: bool,
+    pub build: fn(&Context, &mut Exposition) -> Setup,
+}
+
+/// The collector table. Keep it sorted by name.
+pub const COLLECTORS: &[CollectorSpec] = &[
+    CollectorSpec {
+        name: "loadavg",
+        enabled_by_default: true,
+        build: loadavg::build,
+    },
+    CollectorSpec {
+        name: "meminfo",
+        enabled_by_default: true,
+        build: meminfo::build,
+    },
+];
+
+pub fn spec(name: &str) -> Option<&'static CollectorSpec> {
+    COLLECTORS.iter().find(|spec| spec.name == name)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectError(pub String);
+
+impl fmt::Display for CollectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<io::Error> for CollectError {
+    fn from(err: io::Error) -> Self {
+        CollectError(err.to_string())
+    }
+}
+
+impl From<String> for CollectError {
+    fn from(msg: String) -> Self {
+        CollectError(msg)
+    }
+}
+
+/// Reads `path`, naming it in the error.
+pub fn read_file(path: &std::path::Path, buf: &mut Vec<u8>) -> Result<(), CollectError> {
+    crate::roots::read_into(path, buf)
+        .map_err(|err| CollectError(format!("{}: {err}", path.display())))
+}
+
+struct Active {
+    name: &'static str,
+    collector: Box<dyn Collector>,
+    /// The error last logged, so a collector that keeps failing logs once, not every scrape.
+    last_error: Option<String>,
+}
+
+/// The enabled collectors and the scrape buffer they write into.
+pub struct Scraper {
+    active: Vec<Active>,
+    exposition: Exposition,
+    duration: FamilyId,
+    success: FamilyId,
+}
+
+impl Scraper {
+    /// Builds the collectors named in `enabled` (in table order).
+    pub fn new(ctx: &Context, node: &str, enabled: &[&'static str]) -> Scraper {
+        let mut exposition = Exposition::new(node);
+        let duration = exposition.family(
+            "node_scrape_collector_duration_seconds",
+            "node_exporter: Duration of a collector scrape.",
+            Kind::Gauge,
+            &["collector"],
+        );
+        let success = exposition.family(
+            "node_scrape_collector_success",
+            "node_exporter: Whether a collector succeeded.",
+            Kind::Gauge,
+            &["collector"],
+        );
+        let mut active = Vec::new();
+        for spec in COLLECTORS
+            .iter()
+            .filter(|spec| enabled.contains(&spec.name))
+        {
+            match (spec.build)(ctx, &mut exposition) {
+                Setup::Ready(collector) => active.push(Active {
+                    name: spec.name,
+                    collector,
+                    last_error: None,
+                }),
+                Setup::Unavailable(reason) => {
+                    log::info!("collector {} disabled: {reason}", spec.name)
+                }
+            }
+        }
+        Scraper {
+            active,
+            exposition,
+            duration,
+            success,
+        }
+    }
+
+    pub fn active_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.active.iter().map(|a| a.name)
+    }
+
+    /// Runs every collector, timing each, and appends the exposition text to `out`.
+    pub fn scrape(&mut self, out: &mut String) {
+        self.exposition.clear();
+        for entry in &mut self.active {
+            let started = Instant::now();
+            let exposition = &mut self.exposition;
+            let result = catch_unwind(AssertUnwindSafe(|| entry.collector.update(exposition)))
+                .unwrap_or_else(|_| Err(CollectError("collector panicked".to_string())));
+            let seconds = started.elapsed().as_secs_f64();
+            let ok = match result {
+                Ok(()) => {
+                    if entry.last_error.take().is_some() {
+                        log::info!("collector {} recovered", entry.name);
+                    }
+                    true
+                }
+                Err(err) => {
+                    if entry.last_error.as_deref() != Some(err.0.as_str()) {
+                        log::error!("collector {} failed: {err}", entry.name);
+                        entry.last_error = Some(err.0);
+                    }
+                    false
+                }
+            };
+            self.exposition
+                .sample(self.duration, &[entry.name], seconds);
+            self.exposition
+                .sample(self.success, &[entry.name], if ok { 1.0 } else { 0.0 });
+        }
+        self.exposition.render(out);
+    }
+
+    /// The scrape buffer of the last scrape (for tests and family listings).
+    pub fn exposition(&self) -> &Exposition {
+        &self.exposition
+    }
+}
+
+/// Parses an unsigned decimal from ASCII bytes, tolerating surrounding white space.
+pub fn parse_u64(bytes: &[u8]) -> Option<u64> {
+    std::str::from_utf8(bytes).ok()?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Failing(u32);
+    impl Collector for Failing {
+        fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
+            self.0 += 1;
+            let id = out.family("test_value", "A test value.", Kind::Gauge, &[]);
+            out.sample(id, &[], 1.0);
+            if self.0 == 2 {
+                panic!("boom");
+            }
+            Err(CollectError("always".into()))
+        }
+    }
+
+    #[test]
+    fn a_failing_or_panicking_collector_is_reported_not_fatal() {
+        let mut exposition = Exposition::new("n");
+        let duration = exposition.family("d", "D.", Kind::Gauge, &["collector"]);
+        let success = exposition.family("s", "S.", Kind::Gauge, &["collector"]);
+        let mut scraper = Scraper {
+            active: vec![Active {
+                name: "bad",
+                collector: Box::new(Failing(0)),
+                last_error: None,
+            }],
+            exposition,
+            duration,
+            success,
+        };
+        for _ in 0..3 {
+            let mut out = String::new();
+            scraper.scrape(&mut out);
+            assert!(out.contains("s{node=\"n\",collector=\"bad\"} 0\n"), "{out}");
+            assert!(out.contains("d{node=\"n\",collector=\"bad\"} "), "{out}");
+        }
+    }
+
+    #[test]
+    fn table_is_sorted_and_unique() {
+        let names: Vec<_> = COLLECTORS.iter().map(|s| s.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+    }
+}

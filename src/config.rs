@@ -1,0 +1,546 @@
+//! The agent's configuration: one RON file, every key optional with a documented default
+//! (`examples/pimetrics.ron` shows them all). Unknown keys and bad values are errors that name
+//! the file, line, column and key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::roots::Roots;
+
+pub const DEFAULT_LISTEN_ADDRESS: &str = ":9243";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Value of the `node` label on every series. Default: the host name.
+    pub node: Option<String>,
+    /// `host:port`, `:port` (all addresses) or `[v6]:port`.
+    pub listen_address: String,
+    /// error, warn, info, debug.
+    pub log_level: LogLevel,
+    pub paths: PathsConfig,
+    /// Turns collectors on or off by name, over their defaults: `{"hwmon": false}`.
+    pub collectors: BTreeMap<String, bool>,
+    pub filesystem: FilesystemConfig,
+    pub diskstats: DiskstatsConfig,
+    pub netdev: NetdevConfig,
+    pub textfile: TextfileConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            node: None,
+            listen_address: DEFAULT_LISTEN_ADDRESS.to_string(),
+            log_level: LogLevel::Info,
+            paths: PathsConfig::default(),
+            collectors: BTreeMap::new(),
+            filesystem: FilesystemConfig::default(),
+            diskstats: DiskstatsConfig::default(),
+            netdev: NetdevConfig::default(),
+            textfile: TextfileConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PathsConfig {
+    pub procfs: PathBuf,
+    pub sysfs: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+impl Default for PathsConfig {
+    fn default() -> Self {
+        let roots = Roots::default();
+        PathsConfig {
+            procfs: roots.procfs,
+            sysfs: roots.sysfs,
+            rootfs: roots.rootfs,
+        }
+    }
+}
+
+/// node_exporter's defaults, so the same filesystems are reported.
+pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
+    "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+pub const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$";
+pub const DEFAULT_DISK_DEVICE_EXCLUDE: &str =
+    "^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesystemConfig {
+    /// Regex of mount points to skip.
+    pub mount_points_exclude: String,
+    /// Regex of filesystem types to skip.
+    pub fs_types_exclude: String,
+    /// How long a statfs may take before its mount is reported with `device_error` and skipped.
+    pub mount_timeout: Seconds,
+}
+
+impl Default for FilesystemConfig {
+    fn default() -> Self {
+        FilesystemConfig {
+            mount_points_exclude: DEFAULT_MOUNT_POINTS_EXCLUDE.to_string(),
+            fs_types_exclude: DEFAULT_FS_TYPES_EXCLUDE.to_string(),
+            mount_timeout: Seconds(Duration::from_secs(5)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiskstatsConfig {
+    /// Regex of block devices to skip (partitions, loop and RAM disks by default).
+    pub device_exclude: String,
+}
+
+impl Default for DiskstatsConfig {
+    fn default() -> Self {
+        DiskstatsConfig {
+            device_exclude: DEFAULT_DISK_DEVICE_EXCLUDE.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetdevConfig {
+    /// Regex of network devices to skip; empty: none.
+    pub device_exclude: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TextfileConfig {
+    /// Directory of `*.prom` files to export; empty: the textfile collector has nothing to read.
+    pub directory: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+impl LogLevel {
+    pub fn parse(text: &str) -> Option<LogLevel> {
+        match text {
+            "error" => Some(LogLevel::Error),
+            "warn" => Some(LogLevel::Warn),
+            "info" => Some(LogLevel::Info),
+            "debug" => Some(LogLevel::Debug),
+            _ => None,
+        }
+    }
+
+    pub fn to_filter(self) -> log::LevelFilter {
+        match self {
+            LogLevel::Error => log::LevelFilter::Error,
+            LogLevel::Warn => log::LevelFilter::Warn,
+            LogLevel::Info => log::LevelFilter::Info,
+            LogLevel::Debug => log::LevelFilter::Debug,
+        }
+    }
+}
+
+/// A duration written as Prometheus writes them: "500ms", "15s", "1m30s", "2h".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seconds(pub Duration);
+
+impl Seconds {
+    pub fn parse(text: &str) -> Result<Seconds, String> {
+        let bad = || format!("invalid duration {text:?} (examples: \"500ms\", \"15s\", \"1m30s\")");
+        let mut total = Duration::ZERO;
+        let mut rest = text.trim();
+        if rest.is_empty() {
+            return Err(bad());
+        }
+        while !rest.is_empty() {
+            let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+            if digits == 0 {
+                return Err(bad());
+            }
+            let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+            rest = &rest[digits..];
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            let unit = match &rest[..unit_len] {
+                "ms" => Duration::from_millis(number),
+                "s" => Duration::from_secs(number),
+                "m" => Duration::from_secs(number.saturating_mul(60)),
+                "h" => Duration::from_secs(number.saturating_mul(3600)),
+                "d" => Duration::from_secs(number.saturating_mul(86400)),
+                _ => return Err(bad()),
+            };
+            total = total.saturating_add(unit);
+            rest = &rest[unit_len..];
+        }
+        Ok(Seconds(total))
+    }
+}
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms % 1000 != 0 {
+            write!(f, "{ms}ms")
+        } else if ms % 60_000 != 0 || ms == 0 {
+            write!(f, "{}s", ms / 1000)
+        } else {
+            write!(f, "{}m", ms / 60_000)
+        }
+    }
+}
+
+impl Serialize for Seconds {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Seconds::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A configuration error, with where it is when it comes from a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: Option<PathBuf>,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn value(message: String) -> Self {
+        ConfigError {
+            file: None,
+            line: 0,
+            column: 0,
+            message,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.file {
+            Some(file) if self.line > 0 => write!(
+                f,
+                "{}:{}:{}: {}",
+                file.display(),
+                self.line,
+                self.column,
+                self.message
+            ),
+            Some(file) => write!(f, "{}: {}", file.display(), self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Parses RON text; `file` only names the source in errors.
+    pub fn from_ron(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
+        let options = ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+        let config: Config = options.from_str(text).map_err(|err| {
+            let (line, column) = (err.span.start.line, err.span.start.col);
+            let mut message = describe_ron_error(&err.code);
+            if !matches!(
+                err.code,
+                ron::Error::NoSuchStructField { .. } | ron::Error::DuplicateStructField { .. }
+            ) {
+                if let Some(key) = key_before(text, line, column) {
+                    message = format!("{key}: {message}");
+                }
+            }
+            ConfigError {
+                file: file.map(Path::to_path_buf),
+                line,
+                column,
+                message,
+            }
+        })?;
+        config.validate().map_err(|mut err| {
+            err.file = file.map(Path::to_path_buf);
+            if let Some(pos) = locate_key(text, &err.message) {
+                (err.line, err.column) = pos;
+            }
+            err
+        })?;
+        Ok(config)
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|err| ConfigError {
+            file: Some(path.to_path_buf()),
+            line: 0,
+            column: 0,
+            message: format!("cannot read: {err}"),
+        })?;
+        Config::from_ron(&text, Some(path))
+    }
+
+    /// Checks values serde cannot: regexes, addresses, collector names. Messages start with
+    /// the key's path so the caller can point at it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(node) = &self.node {
+            if node.trim().is_empty() {
+                return Err(ConfigError::value("node: must not be empty".into()));
+            }
+        }
+        parse_listen_address(&self.listen_address)
+            .map_err(|err| ConfigError::value(format!("listen_address: {err}")))?;
+        for (key, pattern) in [
+            (
+                "filesystem.mount_points_exclude",
+                &self.filesystem.mount_points_exclude,
+            ),
+            (
+                "filesystem.fs_types_exclude",
+                &self.filesystem.fs_types_exclude,
+            ),
+            ("diskstats.device_exclude", &self.diskstats.device_exclude),
+            ("netdev.device_exclude", &self.netdev.device_exclude),
+        ] {
+            regex_lite::Regex::new(pattern).map_err(|err| {
+                ConfigError::value(format!("{key}: invalid regex {pattern:?}: {err}"))
+            })?;
+        }
+        if self.filesystem.mount_timeout.0.is_zero() {
+            return Err(ConfigError::value(
+                "filesystem.mount_timeout: must be more than 0".into(),
+            ));
+        }
+        for name in self.collectors.keys() {
+            if crate::collector::spec(name).is_none() {
+                let known: Vec<_> = crate::collector::COLLECTORS
+                    .iter()
+                    .map(|s| s.name)
+                    .collect();
+                return Err(ConfigError::value(format!(
+                    "collectors: unknown collector {name:?} (known: {})",
+                    known.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn roots(&self) -> Roots {
+        Roots {
+            procfs: self.paths.procfs.clone(),
+            sysfs: self.paths.sysfs.clone(),
+            rootfs: self.paths.rootfs.clone(),
+        }
+    }
+
+    /// The effective config as RON, for `--print-config`.
+    pub fn to_ron(&self) -> String {
+        let pretty = ron::ser::PrettyConfig::default().struct_names(false);
+        ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+            .to_string_pretty(self, pretty)
+            .unwrap_or_else(|err| format!("// cannot print config: {err}"))
+    }
+
+    /// Names of the collectors to run: defaults, then the config's `collectors` map.
+    pub fn enabled_collectors(&self) -> Vec<&'static str> {
+        crate::collector::COLLECTORS
+            .iter()
+            .filter(|spec| {
+                self.collectors
+                    .get(spec.name)
+                    .copied()
+                    .unwrap_or(spec.enabled_by_default)
+            })
+            .map(|spec| spec.name)
+            .collect()
+    }
+}
+
+/// `:9243` -> all addresses; otherwise `host:port`.
+pub fn parse_listen_address(text: &str) -> Result<Vec<std::net::SocketAddr>, String> {
+    use std::net::ToSocketAddrs;
+    if let Some(port) = text.strip_prefix(':') {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("invalid port in {text:?}"))?;
+        return Ok(vec![
+            std::net::SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)),
+            std::net::SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, port)),
+        ]);
+    }
+    let addrs: Vec<_> = text
+        .to_socket_addrs()
+        .map_err(|err| format!("invalid address {text:?} (want host:port or :port): {err}"))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!("address {text:?} resolves to nothing"));
+    }
+    Ok(addrs)
+}
+
+fn describe_ron_error(err: &ron::Error) -> String {
+    match err {
+        ron::Error::NoSuchStructField {
+            expected,
+            found,
+            outer,
+        } => format!(
+            "unknown key `{found}`{}; expected one of: {}",
+            outer
+                .as_ref()
+                .map(|o| format!(" in {o}"))
+                .unwrap_or_default(),
+            expected.join(", ")
+        ),
+        ron::Error::DuplicateStructField { field, .. } => format!("key `{field}` given twice"),
+        other => other.to_string(),
+    }
+}
+
+/// The last `key:` before a parse error's position: the key whose value is wrong.
+fn key_before(text: &str, line: usize, column: usize) -> Option<String> {
+    let mut prefix = String::new();
+    for (index, text_line) in text.lines().enumerate() {
+        if index + 1 == line {
+            prefix.extend(text_line.chars().take(column.saturating_sub(1)));
+            break;
+        }
+        prefix.push_str(text_line.split("//").next().unwrap_or(""));
+        prefix.push('\n');
+    }
+    let bytes = prefix.as_bytes();
+    let colon = prefix.rfind(':')?;
+    let end = prefix[..colon].trim_end().len();
+    let start = prefix[..end]
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map_or(0, |i| i + 1);
+    (start < end && bytes[start].is_ascii_alphabetic()).then(|| prefix[start..end].to_string())
+}
+
+/// Finds `key:` of a validation message ("filesystem.mount_timeout: ...") in the text, so the
+/// error can point at a line and column.
+fn locate_key(text: &str, message: &str) -> Option<(usize, usize)> {
+    let path = message.split(':').next()?;
+    let key = path.rsplit('.').next()?;
+    for (index, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        if let Some(col) = code.find(key) {
+            let after = code[col + key.len()..].trim_start();
+            let before_ok = col == 0
+                || !code.as_bytes()[col - 1].is_ascii_alphanumeric()
+                    && code.as_bytes()[col - 1] != b'_';
+            if before_ok && after.starts_with(':') {
+                return Some((index + 1, col + 1));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        assert_eq!(Config::from_ron("()", None).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn keys_and_nested_sections_parse() {
+        let config = Config::from_ron(
+            r#"(node: "pi-kitchen", listen_address: "127.0.0.1:9999",
+               filesystem: (mount_timeout: "1m30s"), collectors: {"loadavg": false})"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(config.node.as_deref(), Some("pi-kitchen"));
+        assert_eq!(
+            config.filesystem.mount_timeout,
+            Seconds(Duration::from_secs(90))
+        );
+        assert!(!config.enabled_collectors().contains(&"loadavg"));
+        assert_eq!(config.filesystem.fs_types_exclude, DEFAULT_FS_TYPES_EXCLUDE);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_column_and_key() {
+        let err = Config::from_ron(
+            "(\n  node: \"a\",\n  lisen_address: \":1\",\n)",
+            Some(Path::new("pi.ron")),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("pi.ron:3:"), "{text}");
+        assert!(text.contains("unknown key `lisen_address`"), "{text}");
+    }
+
+    #[test]
+    fn bad_values_are_errors_with_their_key() {
+        let cases = [
+            (
+                "(filesystem: (mount_points_exclude: \"(\"))",
+                "filesystem.mount_points_exclude",
+            ),
+            (
+                "(filesystem: (mount_timeout: \"5 parsecs\"))",
+                "invalid duration",
+            ),
+            ("(listen_address: \"nope\")", "listen_address"),
+            ("(collectors: {\"warp_drive\": true})", "unknown collector"),
+            ("(log_level: loud)", "loud"),
+            ("(node: 42)", "node"),
+            ("(node: \"\")", "node: must not be empty"),
+        ];
+        for (text, expected) in cases {
+            let err = Config::from_ron(text, Some(Path::new("c.ron")))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{text}: {err}");
+            assert!(err.starts_with("c.ron:1:"), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn printed_config_parses_back_to_the_same() {
+        let mut config = Config::default();
+        config.node = Some("pi".into());
+        config.collectors.insert("meminfo".into(), false);
+        let text = config.to_ron();
+        assert_eq!(Config::from_ron(&text, None).unwrap(), config);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            Seconds::parse("500ms").unwrap().0,
+            Duration::from_millis(500)
+        );
+        assert_eq!(Seconds::parse("2h").unwrap().0, Duration::from_secs(7200));
+        for bad in ["", "s", "5", "5x", "-1s", "1.5s"] {
+            assert!(Seconds::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Seconds(Duration::from_secs(90)).to_string(), "90s");
+        assert_eq!(Seconds(Duration::from_secs(120)).to_string(), "2m");
+    }
+}

@@ -1,0 +1,337 @@
+//! The scrape buffer: metric families registered once, samples written straight into per-family
+//! text buffers that keep their capacity across scrapes, rendered as Prometheus text format 0.0.4.
+//!
+//! Collectors register their families when they are built and keep the returned `FamilyId`; a
+//! scrape then writes one line per sample without allocating. Every series carries the `node`
+//! label, rendered once at start-up.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Untyped,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Untyped => "untyped",
+        }
+    }
+}
+
+/// Handle to a registered family; cheap to copy, valid for the `Exposition` that issued it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FamilyId(usize);
+
+#[derive(Debug)]
+struct Family {
+    name: String,
+    help: String,
+    kind: Kind,
+    label_names: Vec<String>,
+    /// Rendered sample lines of the current scrape.
+    samples: String,
+}
+
+#[derive(Debug)]
+pub struct Exposition {
+    families: Vec<Family>,
+    by_name: HashMap<String, usize>,
+    /// `node="..."`, escaped once.
+    node_label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilyConflict {
+    pub name: String,
+}
+
+impl std::fmt::Display for FamilyConflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "metric {} is already registered with another type or labels",
+            self.name
+        )
+    }
+}
+
+impl Exposition {
+    pub fn new(node: &str) -> Self {
+        let mut node_label = String::from("node=\"");
+        escape_label_value(node, &mut node_label);
+        node_label.push('"');
+        Exposition {
+            families: Vec::new(),
+            by_name: HashMap::new(),
+            node_label,
+        }
+    }
+
+    /// Registers a family, or returns the existing one when name, type and labels agree.
+    /// Collectors call this at start-up with names they own; a conflict there is a bug.
+    pub fn family(&mut self, name: &str, help: &str, kind: Kind, label_names: &[&str]) -> FamilyId {
+        match self.try_family(name, help, kind, label_names) {
+            Ok(id) => id,
+            // Fixed names cannot conflict unless two collectors disagree; keep the first.
+            Err(_) => FamilyId(self.by_name[name]),
+        }
+    }
+
+    /// Like `family`, for names that come from outside (textfile): a conflict is an error.
+    pub fn try_family(
+        &mut self,
+        name: &str,
+        help: &str,
+        kind: Kind,
+        label_names: &[&str],
+    ) -> Result<FamilyId, FamilyConflict> {
+        if let Some(&index) = self.by_name.get(name) {
+            let family = &self.families[index];
+            let same_labels = family.label_names.len() == label_names.len()
+                && family
+                    .label_names
+                    .iter()
+                    .zip(label_names)
+                    .all(|(a, b)| a == b);
+            return if family.kind == kind && same_labels {
+                Ok(FamilyId(index))
+            } else {
+                Err(FamilyConflict {
+                    name: name.to_string(),
+                })
+            };
+        }
+        let index = self.families.len();
+        self.families.push(Family {
+            name: name.to_string(),
+            help: help.to_string(),
+            kind,
+            label_names: label_names.iter().map(|l| l.to_string()).collect(),
+            samples: String::new(),
+        });
+        self.by_name.insert(name.to_string(), index);
+        Ok(FamilyId(index))
+    }
+
+    pub fn lookup(&self, name: &str) -> Option<FamilyId> {
+        self.by_name.get(name).copied().map(FamilyId)
+    }
+
+    pub fn kind_of(&self, id: FamilyId) -> Kind {
+        self.families[id.0].kind
+    }
+
+    /// Starts a new scrape: drops the previous samples, keeps the buffers.
+    pub fn clear(&mut self) {
+        for family in &mut self.families {
+            family.samples.clear();
+        }
+    }
+
+    /// Writes one sample with the family's label names, `values` in the same order.
+    pub fn sample(&mut self, id: FamilyId, values: &[&str], value: f64) {
+        let family = &mut self.families[id.0];
+        let line = &mut family.samples;
+        line.push_str(&family.name);
+        line.push('{');
+        line.push_str(&self.node_label);
+        for (name, label_value) in family.label_names.iter().zip(values) {
+            line.push(',');
+            line.push_str(name);
+            line.push_str("=\"");
+            escape_label_value(label_value, line);
+            line.push('"');
+        }
+        line.push_str("} ");
+        write_value(value, line);
+        line.push('\n');
+    }
+
+    /// Writes one sample whose label names vary per series (textfile input).
+    pub fn sample_with_labels(&mut self, id: FamilyId, labels: &[(&str, &str)], value: f64) {
+        let family = &mut self.families[id.0];
+        let line = &mut family.samples;
+        line.push_str(&family.name);
+        line.push('{');
+        line.push_str(&self.node_label);
+        for (name, label_value) in labels {
+            if *name == "node" {
+                continue; // the agent's own node label wins
+            }
+            line.push(',');
+            line.push_str(name);
+            line.push_str("=\"");
+            escape_label_value(label_value, line);
+            line.push('"');
+        }
+        line.push_str("} ");
+        write_value(value, line);
+        line.push('\n');
+    }
+
+    /// Text format 0.0.4: HELP and TYPE once per family with samples, then its samples.
+    pub fn render(&self, out: &mut String) {
+        for family in &self.families {
+            if family.samples.is_empty() {
+                continue;
+            }
+            out.push_str("# HELP ");
+            out.push_str(&family.name);
+            out.push(' ');
+            escape_help(&family.help, out);
+            out.push_str("\n# TYPE ");
+            out.push_str(&family.name);
+            out.push(' ');
+            out.push_str(family.kind.as_str());
+            out.push('\n');
+            out.push_str(&family.samples);
+        }
+    }
+
+    /// Names of the registered families that have samples in this scrape.
+    pub fn names_with_samples(&self) -> impl Iterator<Item = &str> {
+        self.families
+            .iter()
+            .filter(|f| !f.samples.is_empty())
+            .map(|f| f.name.as_str())
+    }
+}
+
+pub fn escape_label_value(value: &str, out: &mut String) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn escape_help(help: &str, out: &mut String) {
+    for c in help.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Integers print as integers; other values in Rust's shortest round-trip form, which
+/// Prometheus parses exactly.
+pub fn write_value(value: f64, out: &mut String) {
+    if value.is_nan() {
+        out.push_str("NaN");
+    } else if value.is_infinite() {
+        out.push_str(if value > 0.0 { "+Inf" } else { "-Inf" });
+    } else if value.fract() == 0.0 && value.abs() < 1e15 {
+        let _ = write!(out, "{}", value as i64);
+    } else if value.abs() >= 1e15 || value.abs() < 1e-5 {
+        let _ = write!(out, "{value:e}");
+    } else {
+        let _ = write!(out, "{value}");
+    }
+}
+
+/// Metric and label names as the text format allows them.
+pub fn is_valid_metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+pub fn is_valid_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_families_with_node_label_and_escaping() {
+        let mut exp = Exposition::new("pi\"1");
+        let load = exp.family("node_load1", "1m load average.", Kind::Gauge, &[]);
+        let cpu = exp.family(
+            "node_cpu_seconds_total",
+            "Seconds the CPUs spent in each mode.",
+            Kind::Counter,
+            &["cpu", "mode"],
+        );
+        exp.sample(cpu, &["0", "idle"], 1234.5);
+        exp.sample(load, &[], 0.25);
+        exp.sample(cpu, &["0", "us\\er\n"], 7.0);
+        let mut out = String::new();
+        exp.render(&mut out);
+        assert_eq!(
+            out,
+            "# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\nnode_load1{node=\"pi\\\"1\"} 0.25\n\
+             # HELP node_cpu_seconds_total Seconds the CPUs spent in each mode.\n# TYPE node_cpu_seconds_total counter\n\
+             node_cpu_seconds_total{node=\"pi\\\"1\",cpu=\"0\",mode=\"idle\"} 1234.5\n\
+             node_cpu_seconds_total{node=\"pi\\\"1\",cpu=\"0\",mode=\"us\\\\er\\n\"} 7\n"
+        );
+    }
+
+    #[test]
+    fn clear_drops_samples_and_empty_families_are_not_rendered() {
+        let mut exp = Exposition::new("n");
+        let a = exp.family("a", "A.", Kind::Gauge, &[]);
+        exp.sample(a, &[], 1.0);
+        exp.clear();
+        let mut out = String::new();
+        exp.render(&mut out);
+        assert_eq!(out, "");
+    }
+
+    #[test]
+    fn same_family_twice_is_shared_and_conflicts_are_reported() {
+        let mut exp = Exposition::new("n");
+        let a = exp.family("a", "A.", Kind::Gauge, &["x"]);
+        assert_eq!(exp.family("a", "A.", Kind::Gauge, &["x"]), a);
+        assert!(exp.try_family("a", "A.", Kind::Counter, &["x"]).is_err());
+        assert!(exp.try_family("a", "A.", Kind::Gauge, &["y"]).is_err());
+    }
+
+    #[test]
+    fn values_format_as_prometheus_parses_them() {
+        let cases = [
+            (0.0, "0"),
+            (16647168000.0, "16647168000"),
+            (-3.0, "-3"),
+            (0.5, "0.5"),
+            (1e300, "1e300"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (18446744073709551615.0, "1.8446744073709552e19"),
+            (0.000001, "1e-6"),
+        ];
+        for (value, text) in cases {
+            let mut out = String::new();
+            write_value(value, &mut out);
+            assert_eq!(out, text, "{value}");
+            if value.is_finite() {
+                assert_eq!(out.parse::<f64>().unwrap(), value);
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_validated() {
+        assert!(is_valid_metric_name("node_cpu:rate5m"));
+        assert!(!is_valid_metric_name("1abc"));
+        assert!(!is_valid_metric_name("a-b"));
+        assert!(is_valid_label_name("_x1"));
+        assert!(!is_valid_label_name("a:b"));
+    }
+}

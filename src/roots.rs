@@ -1,0 +1,69 @@
+//! Where the agent reads the host from. Every read of /proc, /sys or / goes through `Roots`,
+//! so the agent can run in a container with the host's trees mounted elsewhere, and tests can
+//! point it at fixture trees.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roots {
+    pub procfs: PathBuf,
+    pub sysfs: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+impl Default for Roots {
+    fn default() -> Self {
+        Roots {
+            procfs: PathBuf::from("/proc"),
+            sysfs: PathBuf::from("/sys"),
+            rootfs: PathBuf::from("/"),
+        }
+    }
+}
+
+impl Roots {
+    /// A path below the proc root; `rel` has no leading slash ("meminfo", "pressure/cpu").
+    pub fn proc(&self, rel: &str) -> PathBuf {
+        self.procfs.join(rel)
+    }
+
+    pub fn sys(&self, rel: &str) -> PathBuf {
+        self.sysfs.join(rel)
+    }
+
+    /// A path of the host's root filesystem; `abs` may be absolute ("/etc/os-release").
+    pub fn root(&self, abs: &str) -> PathBuf {
+        self.rootfs.join(abs.trim_start_matches('/'))
+    }
+
+    /// Maps a mount point as the host sees it to where this process can reach it.
+    pub fn host_mount_point(&self, mount_point: &str) -> PathBuf {
+        self.root(mount_point)
+    }
+}
+
+/// Reads a whole file into `buf`, reusing its capacity (scrapes read the same files every time).
+pub fn read_into(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
+    buf.clear();
+    File::open(path)?.read_to_end(buf)?;
+    Ok(())
+}
+
+/// Reads a small sysfs attribute and trims the trailing newline.
+pub fn read_trimmed(path: &Path) -> io::Result<String> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text.trim_end_matches(['\n', '\0', ' ']).to_string())
+}
+
+/// Reads a sysfs attribute holding one integer (milli-degrees, kHz, RPM...).
+pub fn read_i64(path: &Path) -> io::Result<i64> {
+    let text = read_trimmed(path)?;
+    text.trim().parse().map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: not an integer: {text:?}", path.display()),
+        )
+    })
+}
