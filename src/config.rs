@@ -523,9 +523,11 @@ mod tests {
 
     #[test]
     fn printed_config_parses_back_to_the_same() {
-        let mut config = Config::default();
-        config.node = Some("pi".into());
-        config.collectors.insert("meminfo".into(), false);
+        let config = Config {
+            node: Some("pi".into()),
+            collectors: BTreeMap::from([("meminfo".to_string(), false)]),
+            ..Config::default()
+        };
         let text = config.to_ron();
         assert_eq!(Config::from_ron(&text, None).unwrap(), config);
     }
