@@ -14,6 +14,7 @@ use crate::exposition::{Exposition, FamilyId, Kind};
 use crate::roots::Roots;
 
 mod diskstats;
+mod filesystem;
 mod loadavg;
 mod meminfo;
 mod netdev;
@@ -51,6 +52,11 @@ pub const COLLECTORS: &[CollectorSpec] = &[
         name: "diskstats",
         enabled_by_default: true,
         build: diskstats::build,
+    },
+    CollectorSpec {
+        name: "filesystem",
+        enabled_by_default: true,
+        build: filesystem::build,
     },
     CollectorSpec {
         name: "loadavg",
