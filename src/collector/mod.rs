@@ -13,8 +13,11 @@ use crate::config::Config;
 use crate::exposition::{Exposition, FamilyId, Kind};
 use crate::roots::Roots;
 
+mod diskstats;
+mod filesystem;
 mod loadavg;
 mod meminfo;
+mod netdev;
 
 /// One source of metrics.
 pub trait Collector: Send {
@@ -46,6 +49,16 @@ pub struct CollectorSpec {
 /// The collector table. Keep it sorted by name.
 pub const COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec {
+        name: "diskstats",
+        enabled_by_default: true,
+        build: diskstats::build,
+    },
+    CollectorSpec {
+        name: "filesystem",
+        enabled_by_default: true,
+        build: filesystem::build,
+    },
+    CollectorSpec {
         name: "loadavg",
         enabled_by_default: true,
         build: loadavg::build,
@@ -54,6 +67,11 @@ pub const COLLECTORS: &[CollectorSpec] = &[
         name: "meminfo",
         enabled_by_default: true,
         build: meminfo::build,
+    },
+    CollectorSpec {
+        name: "netdev",
+        enabled_by_default: true,
+        build: netdev::build,
     },
 ];
 
