@@ -11,13 +11,19 @@ use pimetrics::agent::Agent;
 use pimetrics::config::Config;
 
 fn main() {
-    let config = Config { node: Some("bench".into()), ..Config::default() };
+    let config = Config {
+        node: Some("bench".into()),
+        ..Config::default()
+    };
     let agent = Agent::new(&config);
     let mut bytes = 0;
     for _ in 0..20 {
         bytes = agent.scrape(|text| text.len());
     }
-    let rounds = std::env::var("SCRAPES").ok().and_then(|v| v.parse().ok()).unwrap_or(500u32);
+    let rounds = std::env::var("SCRAPES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500u32);
     let mut times: Vec<Duration> = Vec::with_capacity(rounds as usize);
     for _ in 0..rounds {
         let started = Instant::now();
