@@ -13,8 +13,11 @@ use crate::config::Config;
 use crate::exposition::{Exposition, FamilyId, Kind};
 use crate::roots::Roots;
 
+mod cpu;
+mod cpufreq;
 mod loadavg;
 mod meminfo;
+mod stat;
 
 /// One source of metrics.
 pub trait Collector: Send {
@@ -46,6 +49,16 @@ pub struct CollectorSpec {
 /// The collector table. Keep it sorted by name.
 pub const COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec {
+        name: "cpu",
+        enabled_by_default: true,
+        build: cpu::build,
+    },
+    CollectorSpec {
+        name: "cpufreq",
+        enabled_by_default: true,
+        build: cpufreq::build,
+    },
+    CollectorSpec {
         name: "loadavg",
         enabled_by_default: true,
         build: loadavg::build,
@@ -54,6 +67,11 @@ pub const COLLECTORS: &[CollectorSpec] = &[
         name: "meminfo",
         enabled_by_default: true,
         build: meminfo::build,
+    },
+    CollectorSpec {
+        name: "stat",
+        enabled_by_default: true,
+        build: stat::build,
     },
 ];
 

@@ -1,0 +1,319 @@
+//! Fixture-tree tests of the cpu, cpufreq, stat, uname, os and time collectors: each is built
+//! with `Context { roots, config }` over tests/fixtures/sys1/<tree>/{proc,sys,root} (or a copy
+//! of one, damaged on purpose) and scraped; the exported series are checked value by value.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::{fixtures, parse_exposition, Exposition};
+use pimetrics::collector::{Context, Scraper};
+use pimetrics::config::Config;
+use pimetrics::roots::Roots;
+
+fn roots_of(tree: &Path) -> Roots {
+    Roots {
+        procfs: tree.join("proc"),
+        sysfs: tree.join("sys"),
+        rootfs: tree.join("root"),
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    fixtures().join("sys1").join(name)
+}
+
+/// Builds `collector` over `tree` and scrapes it `scrapes` times; returns the last scrape and
+/// whether the collector was built at all.
+fn scrape_n(tree: &Path, collector: &'static str, scrapes: usize) -> Option<Exposition> {
+    let roots = roots_of(tree);
+    let config = Config::default();
+    let ctx = Context {
+        roots: &roots,
+        config: &config,
+    };
+    let mut scraper = Scraper::new(&ctx, "pi", &[collector]);
+    if scraper.active_names().count() == 0 {
+        return None;
+    }
+    let mut text = String::new();
+    for _ in 0..scrapes {
+        text.clear();
+        scraper.scrape(&mut text);
+    }
+    Some(parse_exposition(&text))
+}
+
+fn scrape(tree: &Path, collector: &'static str) -> Exposition {
+    scrape_n(tree, collector, 1).expect("collector is available")
+}
+
+fn success(exp: &Exposition, collector: &str) -> f64 {
+    exp.value("node_scrape_collector_success", &[("collector", collector)])
+        .expect("success series")
+}
+
+/// Copies a fixture tree (symlinks as symlinks) to a temporary directory to damage it.
+fn copy_of(name: &str) -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        fs::create_dir_all(to).unwrap();
+        for entry in fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            let kind = entry.file_type().unwrap();
+            if kind.is_symlink() {
+                std::os::unix::fs::symlink(fs::read_link(entry.path()).unwrap(), &target).unwrap();
+            } else if kind.is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy(&fixture(name), dir.path());
+    dir
+}
+
+/// Replaces a file by a directory: reading it fails like an unreadable file would (tests run
+/// as root, so permissions cannot simulate that).
+fn make_unreadable(path: &Path) {
+    let _ = fs::remove_file(path);
+    fs::create_dir(path).unwrap();
+}
+
+// ---------------------------------------------------------------- stat
+
+#[test]
+fn stat_exports_pi4_values() {
+    let exp = scrape(&fixture("pi4"), "stat");
+    assert_eq!(success(&exp, "stat"), 1.0);
+    assert_eq!(exp.value("node_boot_time_seconds", &[]), Some(1718193262.0));
+    assert_eq!(
+        exp.value("node_context_switches_total", &[]),
+        Some(126433781.0)
+    );
+    assert_eq!(exp.value("node_forks_total", &[]), Some(181374.0));
+    assert_eq!(exp.value("node_intr_total", &[]), Some(57306142.0));
+    assert_eq!(exp.value("node_procs_running", &[]), Some(2.0));
+    assert_eq!(exp.value("node_procs_blocked", &[]), Some(0.0));
+    assert_eq!(exp.types["node_context_switches_total"], "counter");
+    assert_eq!(exp.types["node_boot_time_seconds"], "gauge");
+    assert_eq!(exp.family("node_forks_total")[0].labels["node"], "pi");
+}
+
+#[test]
+fn stat_missing_empty_garbage_and_huge() {
+    let tree = copy_of("pi4");
+    let stat = tree.path().join("proc/stat");
+    for (content, ok) in [
+        (&b""[..], false),
+        (b"garbage\n", false),
+        (b"ctxt twelve\n", false),
+        (b"ctxt 18446744073709551615\nbtime 1\n", true),
+    ] {
+        fs::write(&stat, content).unwrap();
+        let exp = scrape(tree.path(), "stat");
+        assert_eq!(
+            success(&exp, "stat"),
+            if ok { 1.0 } else { 0.0 },
+            "{content:?}"
+        );
+        if ok {
+            assert_eq!(
+                exp.value("node_context_switches_total", &[]),
+                Some(18446744073709551615.0)
+            );
+            assert_eq!(exp.value("node_forks_total", &[]), None);
+        }
+    }
+    fs::remove_file(&stat).unwrap();
+    assert_eq!(success(&scrape(tree.path(), "stat"), "stat"), 0.0);
+    make_unreadable(&stat);
+    assert_eq!(success(&scrape(tree.path(), "stat"), "stat"), 0.0);
+}
+
+// ---------------------------------------------------------------- cpu
+
+#[test]
+fn cpu_exports_pi4_seconds_per_cpu_and_mode() {
+    let exp = scrape(&fixture("pi4"), "cpu");
+    assert_eq!(success(&exp, "cpu"), 1.0);
+    let cpu = |cpu: &str, mode: &str| {
+        exp.value("node_cpu_seconds_total", &[("cpu", cpu), ("mode", mode)])
+    };
+    assert_eq!(cpu("0", "user"), Some(5632.12));
+    assert_eq!(cpu("0", "nice"), Some(3.1));
+    assert_eq!(cpu("0", "system"), Some(3028.71));
+    assert_eq!(cpu("0", "idle"), Some(270622.91));
+    assert_eq!(cpu("0", "iowait"), Some(126.53));
+    assert_eq!(cpu("0", "irq"), Some(0.0));
+    assert_eq!(cpu("0", "softirq"), Some(178.65));
+    assert_eq!(cpu("0", "steal"), Some(0.0));
+    assert_eq!(cpu("3", "idle"), Some(270802.08));
+    assert_eq!(cpu("4", "idle"), None);
+    assert_eq!(exp.family("node_cpu_seconds_total").len(), 4 * 8);
+    assert_eq!(exp.family("node_cpu_guest_seconds_total").len(), 4 * 2);
+    assert_eq!(
+        exp.value(
+            "node_cpu_guest_seconds_total",
+            &[("cpu", "2"), ("mode", "nice")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(exp.types["node_cpu_seconds_total"], "counter");
+    // Empty isolated file: no node_cpu_isolated.
+    assert!(exp.family("node_cpu_isolated").is_empty());
+}
+
+#[test]
+fn cpu_isolated_guest_offline_and_bad_input() {
+    let tree = copy_of("pi4");
+    let stat = tree.path().join("proc/stat");
+    fs::write(tree.path().join("sys/devices/system/cpu/isolated"), "2-3\n").unwrap();
+    // cpu1 offline (no line), cpu2 running a guest.
+    fs::write(
+        &stat,
+        "cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 100 0 0 400 0 0 0 0 0 0\ncpu2 300 7 0 900 0 0 0 0 250 5\nctxt 1\n",
+    )
+    .unwrap();
+    let exp = scrape(tree.path(), "cpu");
+    assert_eq!(success(&exp, "cpu"), 1.0);
+    assert_eq!(
+        exp.value("node_cpu_seconds_total", &[("cpu", "2"), ("mode", "user")]),
+        Some(3.0)
+    );
+    assert_eq!(
+        exp.value(
+            "node_cpu_guest_seconds_total",
+            &[("cpu", "2"), ("mode", "user")]
+        ),
+        Some(2.5)
+    );
+    assert_eq!(
+        exp.value(
+            "node_cpu_guest_seconds_total",
+            &[("cpu", "2"), ("mode", "nice")]
+        ),
+        Some(0.05)
+    );
+    assert!(exp
+        .family("node_cpu_seconds_total")
+        .iter()
+        .all(|s| s.labels["cpu"] != "1"));
+    assert_eq!(exp.value("node_cpu_isolated", &[("cpu", "2")]), Some(1.0));
+    assert_eq!(exp.value("node_cpu_isolated", &[("cpu", "3")]), Some(1.0));
+    assert_eq!(exp.family("node_cpu_isolated").len(), 2);
+
+    for bad in [&b""[..], b"cpu0 1 2\n", b"cpu0 a b c d\n", b"\x00\x01"] {
+        fs::write(&stat, bad).unwrap();
+        let exp = scrape(tree.path(), "cpu");
+        assert_eq!(success(&exp, "cpu"), 0.0, "{bad:?}");
+        assert!(exp.family("node_cpu_seconds_total").is_empty());
+    }
+    fs::write(&stat, "cpu0 18446744073709551615 0 0 0\n").unwrap();
+    let exp = scrape(tree.path(), "cpu");
+    assert_eq!(
+        exp.value("node_cpu_seconds_total", &[("cpu", "0"), ("mode", "user")]),
+        Some(18446744073709551615.0 / 100.0)
+    );
+    make_unreadable(&stat);
+    assert_eq!(success(&scrape(tree.path(), "cpu"), "cpu"), 0.0);
+}
+
+// ---------------------------------------------------------------- cpufreq
+
+#[test]
+fn cpufreq_exports_pi4_frequencies_and_governors() {
+    let exp = scrape(&fixture("pi4"), "cpufreq");
+    assert_eq!(success(&exp, "cpufreq"), 1.0);
+    for cpu in ["0", "1", "2", "3"] {
+        let at = [("cpu", cpu)];
+        assert_eq!(exp.value("node_cpu_frequency_hertz", &at), Some(600e6));
+        assert_eq!(exp.value("node_cpu_frequency_min_hertz", &at), Some(600e6));
+        assert_eq!(exp.value("node_cpu_frequency_max_hertz", &at), Some(1500e6));
+        assert_eq!(
+            exp.value("node_cpu_scaling_frequency_hertz", &at),
+            Some(600e6)
+        );
+        assert_eq!(
+            exp.value("node_cpu_scaling_frequency_min_hertz", &at),
+            Some(600e6)
+        );
+        assert_eq!(
+            exp.value("node_cpu_scaling_frequency_max_hertz", &at),
+            Some(1500e6)
+        );
+        for (governor, value) in [
+            ("conservative", 0.0),
+            ("ondemand", 1.0),
+            ("userspace", 0.0),
+            ("powersave", 0.0),
+            ("performance", 0.0),
+            ("schedutil", 0.0),
+        ] {
+            assert_eq!(
+                exp.value(
+                    "node_cpu_scaling_governor",
+                    &[("cpu", cpu), ("governor", governor)]
+                ),
+                Some(value)
+            );
+        }
+    }
+    assert_eq!(exp.family("node_cpu_scaling_governor").len(), 4 * 6);
+    assert_eq!(exp.types["node_cpu_frequency_hertz"], "gauge");
+}
+
+#[test]
+fn cpufreq_unavailable_without_cpufreq_directories() {
+    // The vm tree has no sys/devices/system/cpu at all; an empty cpu dir is the same.
+    assert!(scrape_n(&fixture("vm"), "cpufreq", 1).is_none());
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("sys/devices/system/cpu/cpu0")).unwrap();
+    assert!(scrape_n(dir.path(), "cpufreq", 1).is_none());
+}
+
+#[test]
+fn cpufreq_missing_unreadable_garbage_and_huge_files() {
+    let tree = copy_of("pi4");
+    let policy = tree.path().join("sys/devices/system/cpu/cpufreq/policy0");
+    // cpuinfo_cur_freq is root-only on a Pi: missing or not permitted means no series, not a
+    // failure (a dangling symlink stands for it: tests run as root).
+    fs::remove_file(policy.join("cpuinfo_cur_freq")).unwrap();
+    std::os::unix::fs::symlink("nowhere", policy.join("cpuinfo_cur_freq")).unwrap();
+    fs::remove_file(policy.join("scaling_available_governors")).unwrap();
+    fs::write(policy.join("scaling_max_freq"), "18446744073709551615\n").unwrap();
+    // cpu3 offline: the kernel removes its cpufreq link.
+    fs::remove_file(tree.path().join("sys/devices/system/cpu/cpu3/cpufreq")).unwrap();
+    let exp = scrape(tree.path(), "cpufreq");
+    assert_eq!(success(&exp, "cpufreq"), 1.0);
+    assert!(exp.family("node_cpu_frequency_hertz").is_empty());
+    assert!(exp.family("node_cpu_scaling_governor").is_empty());
+    assert_eq!(exp.family("node_cpu_frequency_min_hertz").len(), 3);
+    assert_eq!(
+        exp.value("node_cpu_scaling_frequency_max_hertz", &[("cpu", "0")]),
+        Some(18446744073709551615.0 * 1000.0)
+    );
+
+    // Garbage: that series is skipped, the others stay, and the collector reports failure.
+    fs::write(policy.join("scaling_cur_freq"), "<unknown>\n").unwrap();
+    fs::write(policy.join("cpuinfo_min_freq"), "").unwrap();
+    let exp = scrape(tree.path(), "cpufreq");
+    assert_eq!(success(&exp, "cpufreq"), 0.0);
+    assert!(exp.family("node_cpu_scaling_frequency_hertz").is_empty());
+    assert!(exp.family("node_cpu_frequency_min_hertz").is_empty());
+    assert_eq!(
+        exp.value("node_cpu_frequency_max_hertz", &[("cpu", "1")]),
+        Some(1500e6)
+    );
+
+    // A read error other than missing/permission (here EISDIR) fails the collector too.
+    fs::write(policy.join("scaling_cur_freq"), "600000\n").unwrap();
+    fs::write(policy.join("cpuinfo_min_freq"), "600000\n").unwrap();
+    make_unreadable(&policy.join("scaling_governor"));
+    let exp = scrape(tree.path(), "cpufreq");
+    assert_eq!(success(&exp, "cpufreq"), 0.0);
+    assert_eq!(exp.family("node_cpu_scaling_frequency_hertz").len(), 3);
+}
