@@ -317,3 +317,52 @@ fn cpufreq_missing_unreadable_garbage_and_huge_files() {
     assert_eq!(success(&exp, "cpufreq"), 0.0);
     assert_eq!(exp.family("node_cpu_scaling_frequency_hertz").len(), 3);
 }
+
+// ---------------------------------------------------------------- uname
+
+#[test]
+fn uname_exports_pi4_strings() {
+    let exp = scrape(&fixture("pi4"), "uname");
+    assert_eq!(success(&exp, "uname"), 1.0);
+    let info = exp.family("node_uname_info");
+    assert_eq!(info.len(), 1);
+    let labels = &info[0].labels;
+    assert_eq!(labels["sysname"], "Linux");
+    assert_eq!(labels["release"], "6.6.31+rpt-rpi-v8");
+    assert_eq!(
+        labels["version"],
+        "#1 SMP PREEMPT Debian 1:6.6.31-1+rpt1 (2024-05-29)"
+    );
+    assert_eq!(labels["machine"], "aarch64");
+    assert_eq!(labels["nodename"], "raspberrypi");
+    assert_eq!(labels["domainname"], "(none)");
+    assert_eq!(labels.len(), 7); // with node
+    assert_eq!(info[0].value, 1.0);
+}
+
+#[test]
+fn uname_without_arch_file_asks_the_kernel_and_missing_files_fail() {
+    let tree = copy_of("pi4");
+    let kernel = tree.path().join("proc/sys/kernel");
+    fs::remove_file(kernel.join("arch")).unwrap();
+    fs::write(kernel.join("hostname"), "").unwrap();
+    let exp = scrape(tree.path(), "uname");
+    let labels = &exp.family("node_uname_info")[0].labels;
+    let mut native: libc::utsname = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::uname(&mut native) }, 0);
+    let machine: String = native
+        .machine
+        .iter()
+        .take_while(|c| **c != 0)
+        .map(|c| *c as u8 as char)
+        .collect();
+    assert_eq!(labels["machine"], machine);
+    assert_eq!(labels["nodename"], "");
+
+    fs::remove_file(kernel.join("osrelease")).unwrap();
+    let exp = scrape(tree.path(), "uname");
+    assert_eq!(success(&exp, "uname"), 0.0);
+    assert!(exp.family("node_uname_info").is_empty());
+    make_unreadable(&kernel.join("osrelease"));
+    assert_eq!(success(&scrape(tree.path(), "uname"), "uname"), 0.0);
+}

@@ -18,6 +18,7 @@ mod cpufreq;
 mod loadavg;
 mod meminfo;
 mod stat;
+mod uname;
 
 /// One source of metrics.
 pub trait Collector: Send {
@@ -72,6 +73,11 @@ pub const COLLECTORS: &[CollectorSpec] = &[
         name: "stat",
         enabled_by_default: true,
         build: stat::build,
+    },
+    CollectorSpec {
+        name: "uname",
+        enabled_by_default: true,
+        build: uname::build,
     },
 ];
 
