@@ -366,3 +366,149 @@ fn uname_without_arch_file_asks_the_kernel_and_missing_files_fail() {
     make_unreadable(&kernel.join("osrelease"));
     assert_eq!(success(&scrape(tree.path(), "uname"), "uname"), 0.0);
 }
+
+// ---------------------------------------------------------------- os
+
+fn os_info(exp: &Exposition) -> std::collections::BTreeMap<String, String> {
+    let info = exp.family("node_os_info");
+    assert_eq!(info.len(), 1);
+    assert_eq!(info[0].value, 1.0);
+    let mut labels = info[0].labels.clone();
+    labels.remove("node");
+    labels
+}
+
+#[test]
+fn os_exports_raspberry_pi_os_bookworm() {
+    let exp = scrape(&fixture("pi4"), "os");
+    assert_eq!(success(&exp, "os"), 1.0);
+    let expected: std::collections::BTreeMap<String, String> = [
+        ("build_id", ""),
+        ("id", "debian"),
+        ("id_like", ""),
+        ("image_id", ""),
+        ("image_version", ""),
+        ("name", "Debian GNU/Linux"),
+        ("pretty_name", "Debian GNU/Linux 12 (bookworm)"),
+        ("variant", ""),
+        ("variant_id", ""),
+        ("version", "12 (bookworm)"),
+        ("version_codename", "bookworm"),
+        ("version_id", "12"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(os_info(&exp), expected);
+    assert_eq!(
+        exp.value(
+            "node_os_version",
+            &[
+                ("id", "debian"),
+                ("id_like", ""),
+                ("name", "Debian GNU/Linux")
+            ]
+        ),
+        Some(12.0)
+    );
+}
+
+#[test]
+fn os_falls_back_to_usr_lib_os_release() {
+    let exp = scrape(&fixture("bullseye32"), "os");
+    assert_eq!(
+        os_info(&exp)["pretty_name"],
+        "Raspbian GNU/Linux 11 (bullseye)"
+    );
+    assert_eq!(
+        exp.value(
+            "node_os_version",
+            &[
+                ("id", "raspbian"),
+                ("id_like", "debian"),
+                ("name", "Raspbian GNU/Linux")
+            ]
+        ),
+        Some(11.0)
+    );
+}
+
+#[test]
+fn os_absolute_symlink_is_followed_below_the_root() {
+    let tree = copy_of("bullseye32");
+    fs::create_dir_all(tree.path().join("root/etc")).unwrap();
+    std::os::unix::fs::symlink(
+        "/usr/lib/os-release",
+        tree.path().join("root/etc/os-release"),
+    )
+    .unwrap();
+    let exp = scrape(tree.path(), "os");
+    assert_eq!(os_info(&exp)["id"], "raspbian");
+}
+
+#[test]
+fn os_missing_empty_and_garbage_files() {
+    let tree = copy_of("bullseye32");
+    let file = tree.path().join("root/usr/lib/os-release");
+    fs::write(&file, "").unwrap();
+    let exp = scrape(tree.path(), "os");
+    assert_eq!(success(&exp, "os"), 1.0);
+    assert!(os_info(&exp).values().all(String::is_empty));
+    assert!(exp.family("node_os_version").is_empty());
+
+    for garbage in [
+        &b"NAME=\"unterminated\n"[..],
+        b"\xff\xfe\x00",
+        b"just words\n",
+    ] {
+        fs::write(&file, garbage).unwrap();
+        let exp = scrape(tree.path(), "os");
+        assert_eq!(success(&exp, "os"), 0.0, "{garbage:?}");
+        assert!(exp.family("node_os_info").is_empty());
+    }
+    fs::write(&file, format!("VERSION_ID={}\n", "9".repeat(400))).unwrap();
+    let exp = scrape(tree.path(), "os");
+    assert_eq!(
+        exp.family("node_os_version")[0].value,
+        "9".repeat(400).parse::<f64>().unwrap()
+    );
+
+    make_unreadable(&file);
+    assert_eq!(success(&scrape(tree.path(), "os"), "os"), 0.0);
+    fs::remove_dir(&file).unwrap();
+    assert_eq!(success(&scrape(tree.path(), "os"), "os"), 0.0);
+}
+
+#[test]
+fn os_rereads_only_when_the_file_changes() {
+    let tree = copy_of("bullseye32");
+    let file = tree.path().join("root/usr/lib/os-release");
+    let roots = roots_of(tree.path());
+    let config = Config::default();
+    let ctx = Context {
+        roots: &roots,
+        config: &config,
+    };
+    let mut scraper = Scraper::new(&ctx, "pi", &["os"]);
+    let mut scrape_id = || {
+        let mut text = String::new();
+        scraper.scrape(&mut text);
+        os_info(&parse_exposition(&text))["id"].clone()
+    };
+    assert_eq!(scrape_id(), "raspbian");
+    let modified = fs::metadata(&file).unwrap().modified().unwrap();
+    let set_modified = |time| {
+        fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(time)
+            .unwrap()
+    };
+    // Same modification time: the cached values stay (node_exporter's rule).
+    fs::write(&file, "ID=changed\n").unwrap();
+    set_modified(modified);
+    assert_eq!(scrape_id(), "raspbian");
+    set_modified(modified + std::time::Duration::from_secs(10));
+    assert_eq!(scrape_id(), "changed");
+}

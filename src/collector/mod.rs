@@ -17,6 +17,7 @@ mod cpu;
 mod cpufreq;
 mod loadavg;
 mod meminfo;
+mod os;
 mod stat;
 mod uname;
 
@@ -68,6 +69,11 @@ pub const COLLECTORS: &[CollectorSpec] = &[
         name: "meminfo",
         enabled_by_default: true,
         build: meminfo::build,
+    },
+    CollectorSpec {
+        name: "os",
+        enabled_by_default: true,
+        build: os::build,
     },
     CollectorSpec {
         name: "stat",
