@@ -512,3 +512,187 @@ fn os_rereads_only_when_the_file_changes() {
     set_modified(modified + std::time::Duration::from_secs(10));
     assert_eq!(scrape_id(), "changed");
 }
+
+// ---------------------------------------------------------------- time
+
+#[test]
+fn time_exports_now_zone_and_pi_clocksource() {
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let exp = scrape(&fixture("pi4"), "time");
+    let after = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert_eq!(success(&exp, "time"), 1.0);
+    let now = exp.value("node_time_seconds", &[]).unwrap();
+    assert!(
+        before - 1.0 <= now && now <= after + 1.0,
+        "{before} {now} {after}"
+    );
+    assert_eq!(exp.family("node_time_zone_offset_seconds").len(), 1);
+    assert_eq!(
+        exp.value(
+            "node_time_clocksource_available_info",
+            &[("device", "0"), ("clocksource", "arch_sys_counter")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(exp.family("node_time_clocksource_available_info").len(), 1);
+    assert_eq!(
+        exp.value(
+            "node_time_clocksource_current_info",
+            &[("device", "0"), ("clocksource", "arch_sys_counter")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn time_zone_follows_tz_like_node_exporter() {
+    // India has had no daylight saving time since 1945: +05:30 whatever the date.
+    let output = std::process::Command::new(common::agent_bin())
+        .env("TZ", "Asia/Kolkata")
+        .args([
+            "--once",
+            "--node",
+            "pi",
+            "--collector.disable-defaults",
+            "--collector.time",
+        ])
+        .arg("--path.sysfs")
+        .arg(fixture("vm").join("sys"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let exp = parse_exposition(&String::from_utf8(output.stdout).unwrap());
+    assert_eq!(
+        exp.value("node_time_zone_offset_seconds", &[("time_zone", "IST")]),
+        Some(19800.0)
+    );
+    assert_eq!(
+        exp.value(
+            "node_time_clocksource_current_info",
+            &[("device", "0"), ("clocksource", "tsc")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(exp.family("node_time_clocksource_available_info").len(), 2);
+}
+
+#[test]
+fn time_without_clocksources_and_with_bad_ones() {
+    let tree = copy_of("pi4");
+    let source = tree
+        .path()
+        .join("sys/devices/system/clocksource/clocksource0");
+    fs::write(source.join("current_clocksource"), "").unwrap();
+    let exp = scrape(tree.path(), "time");
+    assert_eq!(success(&exp, "time"), 0.0);
+    assert!(exp.value("node_time_seconds", &[]).is_some());
+    fs::write(source.join("current_clocksource"), "a b\n").unwrap();
+    assert_eq!(success(&scrape(tree.path(), "time"), "time"), 0.0);
+    make_unreadable(&source.join("available_clocksource"));
+    assert_eq!(success(&scrape(tree.path(), "time"), "time"), 0.0);
+    // No clocksource directory at all: time and zone only, and success.
+    fs::remove_dir_all(tree.path().join("sys/devices/system/clocksource")).unwrap();
+    let exp = scrape(tree.path(), "time");
+    assert_eq!(success(&exp, "time"), 1.0);
+    assert!(exp.family("node_time_clocksource_current_info").is_empty());
+}
+
+// ---------------------------------------------------------------- against node_exporter
+
+/// Families, HELP, TYPE and label sets equal node_exporter 1.5.0's on this machine; values
+/// equal where they cannot move between the two scrapes, and counters never behind.
+#[test]
+fn same_series_as_node_exporter_on_this_machine() {
+    let node_exporter = common::require("prometheus-node-exporter");
+    let collectors = ["cpu", "cpufreq", "os", "stat", "time", "uname"];
+    let port = common::free_port();
+    let mut command = std::process::Command::new(node_exporter);
+    command
+        .env("TZ", "Asia/Kolkata")
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--collector.disable-defaults");
+    for name in collectors {
+        command.arg(format!("--collector.{name}"));
+    }
+    let _guard = common::Proc::spawn("node_exporter", &mut command);
+    common::wait_for_port(port, std::time::Duration::from_secs(10));
+    let theirs = parse_exposition(&common::http_get(port, "/metrics").text());
+
+    let mut args = vec![
+        "--once".to_string(),
+        "--node".into(),
+        "pi".into(),
+        "--collector.disable-defaults".into(),
+    ];
+    args.extend(collectors.iter().map(|c| format!("--collector.{c}")));
+    let output = std::process::Command::new(common::agent_bin())
+        .env("TZ", "Asia/Kolkata")
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let ours = parse_exposition(&String::from_utf8(output.stdout).unwrap());
+
+    let series = |exp: &Exposition, name: &str| {
+        let mut all: Vec<(Vec<(String, String)>, f64)> = exp
+            .family(name)
+            .into_iter()
+            .map(|s| {
+                let labels = s
+                    .labels
+                    .iter()
+                    .filter(|(k, _)| *k != "node")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                (labels, s.value)
+            })
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    };
+    let names: Vec<String> = theirs
+        .names()
+        .into_iter()
+        .filter(|n| {
+            n.starts_with("node_")
+                && !n.starts_with("node_scrape_")
+                && n != "node_exporter_build_info"
+        })
+        .collect();
+    assert!(names.contains(&"node_cpu_seconds_total".to_string()));
+    let ours_names: Vec<String> = ours
+        .names()
+        .into_iter()
+        .filter(|n| {
+            n.starts_with("node_")
+                && !n.starts_with("node_scrape_")
+                && n != "node_exporter_build_info"
+        })
+        .collect();
+    assert_eq!(ours_names, names);
+    for name in &names {
+        assert_eq!(ours.types[name], theirs.types[name], "TYPE of {name}");
+        assert_eq!(ours.helps[name], theirs.helps[name], "HELP of {name}");
+        let (ours, theirs) = (series(&ours, name), series(&theirs, name));
+        let labels = |s: &[(Vec<(String, String)>, f64)]| {
+            s.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(labels(&ours), labels(&theirs), "label sets of {name}");
+        for ((labels, ours), (_, theirs)) in ours.iter().zip(&theirs) {
+            match name.as_str() {
+                "node_time_seconds" => assert!((ours - theirs).abs() < 300.0),
+                n if n.ends_with("_total") => {
+                    assert!(ours >= theirs, "{name}{labels:?}: {ours} < {theirs}")
+                }
+                "node_procs_running" | "node_procs_blocked" => {}
+                _ => assert_eq!(ours, theirs, "{name}{labels:?}"),
+            }
+        }
+    }
+}

@@ -19,6 +19,7 @@ mod loadavg;
 mod meminfo;
 mod os;
 mod stat;
+mod time;
 mod uname;
 
 /// One source of metrics.
@@ -79,6 +80,11 @@ pub const COLLECTORS: &[CollectorSpec] = &[
         name: "stat",
         enabled_by_default: true,
         build: stat::build,
+    },
+    CollectorSpec {
+        name: "time",
+        enabled_by_default: true,
+        build: time::build,
     },
     CollectorSpec {
         name: "uname",
