@@ -285,8 +285,8 @@ fn cpufreq_missing_unreadable_garbage_and_huge_files() {
     std::os::unix::fs::symlink("nowhere", policy.join("cpuinfo_cur_freq")).unwrap();
     fs::remove_file(policy.join("scaling_available_governors")).unwrap();
     fs::write(policy.join("scaling_max_freq"), "18446744073709551615\n").unwrap();
-    // cpu3 offline: the kernel removes its cpufreq link.
-    fs::remove_file(tree.path().join("sys/devices/system/cpu/cpu3/cpufreq")).unwrap();
+    // cpu3 offline: listed in cpu/offline, and skipped.
+    fs::write(tree.path().join("sys/devices/system/cpu/offline"), "3\n").unwrap();
     let exp = scrape(tree.path(), "cpufreq");
     assert_eq!(success(&exp, "cpufreq"), 1.0);
     assert!(exp.family("node_cpu_frequency_hertz").is_empty());
@@ -313,6 +313,18 @@ fn cpufreq_missing_unreadable_garbage_and_huge_files() {
     fs::write(policy.join("scaling_cur_freq"), "600000\n").unwrap();
     fs::write(policy.join("cpuinfo_min_freq"), "600000\n").unwrap();
     make_unreadable(&policy.join("scaling_governor"));
+    let exp = scrape(tree.path(), "cpufreq");
+    assert_eq!(success(&exp, "cpufreq"), 0.0);
+    assert_eq!(exp.family("node_cpu_scaling_frequency_hertz").len(), 3);
+
+    // A CPU whose cpufreq link vanished is skipped; a garbage offline list is reported.
+    fs::remove_dir(policy.join("scaling_governor")).unwrap();
+    fs::write(policy.join("scaling_governor"), "ondemand\n").unwrap();
+    fs::remove_file(tree.path().join("sys/devices/system/cpu/cpu2/cpufreq")).unwrap();
+    let exp = scrape(tree.path(), "cpufreq");
+    assert_eq!(success(&exp, "cpufreq"), 1.0);
+    assert_eq!(exp.family("node_cpu_scaling_frequency_hertz").len(), 2);
+    fs::write(tree.path().join("sys/devices/system/cpu/offline"), "x-y\n").unwrap();
     let exp = scrape(tree.path(), "cpufreq");
     assert_eq!(success(&exp, "cpufreq"), 0.0);
     assert_eq!(exp.family("node_cpu_scaling_frequency_hertz").len(), 3);

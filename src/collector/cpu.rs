@@ -151,6 +151,24 @@ pub fn parse_cpu_list(bytes: &[u8]) -> Result<Vec<u32>, CollectError> {
     Ok(cpus)
 }
 
+/// Whether a kernel CPU list ("1-3,6\n") contains `cpu`, without allocating; `None` when the
+/// list is malformed.
+pub fn cpu_list_contains(bytes: &[u8], cpu: u32) -> Option<bool> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut found = false;
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        let (first, last): (u32, u32) = match part.split_once('-') {
+            Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
+            None => {
+                let n = part.parse().ok()?;
+                (n, n)
+            }
+        };
+        found |= (first..=last).contains(&cpu);
+    }
+    Some(found)
+}
+
 impl CpuState {
     fn new(number: u32) -> CpuState {
         CpuState {
@@ -320,5 +338,10 @@ mod tests {
         for bad in [&b"a"[..], b"3-1", b"0-4294967295", b"1-", b"\xff"] {
             assert!(parse_cpu_list(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(cpu_list_contains(b"\n", 0), Some(false));
+        assert_eq!(cpu_list_contains(b"1-3,6\n", 2), Some(true));
+        assert_eq!(cpu_list_contains(b"1-3,6\n", 6), Some(true));
+        assert_eq!(cpu_list_contains(b"1-3,6\n", 4), Some(false));
+        assert_eq!(cpu_list_contains(b"1-x", 1), None);
     }
 }

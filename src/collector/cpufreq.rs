@@ -58,6 +58,8 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     let frequencies =
         FREQUENCIES.map(|(_, name, help)| out.family(name, help, Kind::Gauge, &["cpu"]));
     Setup::Ready(Box::new(CpufreqCollector {
+        offline: cpu_dir.join("offline"),
+        offline_buf: Vec::with_capacity(32),
         cpus,
         buf: Vec::with_capacity(128),
         governor: Vec::with_capacity(32),
@@ -72,6 +74,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
 }
 
 struct CpufreqCpu {
+    number: u32,
     label: String,
     dir: PathBuf,
     files: [PathBuf; 6],
@@ -80,6 +83,10 @@ struct CpufreqCpu {
 }
 
 struct CpufreqCollector {
+    /// /sys/devices/system/cpu/offline: offline CPUs are skipped (their policy may be
+    /// inactive, and its files then fail with EBUSY).
+    offline: PathBuf,
+    offline_buf: Vec<u8>,
     cpus: Vec<CpufreqCpu>,
     buf: Vec<u8>,
     governor: Vec<u8>,
@@ -110,6 +117,7 @@ fn find_cpufreq_cpus(cpu_dir: &Path) -> io::Result<Vec<CpufreqCpu>> {
     Ok(found
         .into_iter()
         .map(|(number, dir)| CpufreqCpu {
+            number,
             label: number.to_string(),
             files: FREQUENCIES.map(|(file, _, _)| dir.join(file)),
             governor: dir.join("scaling_governor"),
@@ -181,9 +189,25 @@ fn update_governors(
 impl Collector for CpufreqCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
         let mut first_error = None;
+        // A missing offline file (old kernels, fixtures) means all CPUs are online.
+        if !read_optional(&self.offline, &mut self.offline_buf)? {
+            self.offline_buf.clear();
+        }
         for cpu in &self.cpus {
-            // An offline CPU loses its cpufreq link: skip it quietly.
-            if !cpu.dir.is_dir() {
+            let offline = match super::cpu::cpu_list_contains(&self.offline_buf, cpu.number) {
+                Some(offline) => offline,
+                None => {
+                    first_error.get_or_insert_with(|| {
+                        CollectError(format!(
+                            "{}: invalid cpu list {:?}",
+                            self.offline.display(),
+                            String::from_utf8_lossy(&self.offline_buf).trim()
+                        ))
+                    });
+                    false
+                }
+            };
+            if offline || !cpu.dir.is_dir() {
                 continue;
             }
             for (path, id) in cpu.files.iter().zip(self.frequencies) {
