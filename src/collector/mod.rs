@@ -13,11 +13,17 @@ use crate::config::Config;
 use crate::exposition::{Exposition, FamilyId, Kind};
 use crate::roots::Roots;
 
+mod cpu;
+mod cpufreq;
 mod diskstats;
 mod filesystem;
 mod loadavg;
 mod meminfo;
 mod netdev;
+mod os;
+mod stat;
+mod time;
+mod uname;
 
 /// One source of metrics.
 pub trait Collector: Send {
@@ -47,32 +53,19 @@ pub struct CollectorSpec {
 }
 
 /// The collector table. Keep it sorted by name.
+#[rustfmt::skip]
 pub const COLLECTORS: &[CollectorSpec] = &[
-    CollectorSpec {
-        name: "diskstats",
-        enabled_by_default: true,
-        build: diskstats::build,
-    },
-    CollectorSpec {
-        name: "filesystem",
-        enabled_by_default: true,
-        build: filesystem::build,
-    },
-    CollectorSpec {
-        name: "loadavg",
-        enabled_by_default: true,
-        build: loadavg::build,
-    },
-    CollectorSpec {
-        name: "meminfo",
-        enabled_by_default: true,
-        build: meminfo::build,
-    },
-    CollectorSpec {
-        name: "netdev",
-        enabled_by_default: true,
-        build: netdev::build,
-    },
+    CollectorSpec { name: "cpu", enabled_by_default: true, build: cpu::build },
+    CollectorSpec { name: "cpufreq", enabled_by_default: true, build: cpufreq::build },
+    CollectorSpec { name: "diskstats", enabled_by_default: true, build: diskstats::build },
+    CollectorSpec { name: "filesystem", enabled_by_default: true, build: filesystem::build },
+    CollectorSpec { name: "loadavg", enabled_by_default: true, build: loadavg::build },
+    CollectorSpec { name: "meminfo", enabled_by_default: true, build: meminfo::build },
+    CollectorSpec { name: "netdev", enabled_by_default: true, build: netdev::build },
+    CollectorSpec { name: "os", enabled_by_default: true, build: os::build },
+    CollectorSpec { name: "stat", enabled_by_default: true, build: stat::build },
+    CollectorSpec { name: "time", enabled_by_default: true, build: time::build },
+    CollectorSpec { name: "uname", enabled_by_default: true, build: uname::build },
 ];
 
 pub fn spec(name: &str) -> Option<&'static CollectorSpec> {
