@@ -192,10 +192,7 @@ fn parse_http_response(raw: &[u8], head: bool) -> HttpResponse {
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
+    while let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") {
         let size_text = String::from_utf8_lossy(&data[..line_end]);
         let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16)
             .unwrap_or(0);
@@ -375,4 +372,74 @@ pub fn eventually<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> O
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The program, or None with a printed reason when it is missing and the suite is not under
+/// CI. Under CI (env `CI` set and not empty) a missing program is a failure, never a skip.
+pub fn require_or_skip(name: &str, test: &str) -> Option<PathBuf> {
+    if let Some(path) = program(name) {
+        return Some(path);
+    }
+    if under_ci() {
+        require(name);
+    }
+    eprintln!("SKIPPED {test}: {name} is not installed (scripts/test installs it)");
+    None
+}
+
+pub fn under_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
+/// Runs `command` to completion, but no longer than `limit` (then it is killed and the test
+/// fails naming `what`). Returns exit status, stdout, stderr.
+pub fn run_bounded(
+    what: &str,
+    command: &mut Command,
+    limit: Duration,
+) -> (std::process::ExitStatus, String, String) {
+    let mut proc = Proc::spawn(what, command);
+    let mut stdout = proc.child.stdout.take().expect("piped stdout");
+    let mut stderr = proc.child.stderr.take().expect("piped stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Ok(Some(status)) = proc.child.try_wait() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{what} did not finish within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = out_reader.join().unwrap_or_default();
+    let err = err_reader.join().unwrap_or_default();
+    (status, out, err)
+}
+
+/// GET `path` and return the body, failing the test with the status when it is not 200.
+pub fn scrape(port: u16, path: &str) -> String {
+    let response = http_get(port, path);
+    assert_eq!(
+        response.status,
+        200,
+        "GET 127.0.0.1:{port}{path}: {}",
+        response.text()
+    );
+    response.text()
+}
+
+/// A temporary directory removed on drop.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary directory")
 }
