@@ -403,3 +403,59 @@ fn unknown_flags_and_missing_values_are_errors() {
         format!("pimetrics {}\n", env!("CARGO_PKG_VERSION"))
     );
 }
+
+fn example_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/pimetrics.ron")
+}
+
+/// Keys set in RON text (`name:` at the start of a line, comments skipped), sorted, with
+/// repeats (`device_exclude` is in two sections).
+fn keys_set(text: &str) -> Vec<String> {
+    let mut keys: Vec<String> = text
+        .lines()
+        .map(str::trim_start)
+        .filter(|line| !line.starts_with("//"))
+        .filter_map(|line| line.split_once(':'))
+        .map(|(key, _)| key.trim())
+        .filter(|key| !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .map(str::to_string)
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn the_example_config_passes_check_config() {
+    let path = example_path();
+    let out = run_agent(&["--check-config", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn the_example_config_shows_every_key_with_its_default() {
+    use pimetrics::config::Config;
+    let text = std::fs::read_to_string(example_path()).unwrap();
+    // Lines marked as not the default are left out; the rest must be exactly the defaults.
+    let defaults_only: String = text
+        .lines()
+        .filter(|line| !line.ends_with("// not the default"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let parsed = Config::from_ron(&defaults_only, Some(&example_path()))
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(
+        parsed,
+        Config::default(),
+        "examples/pimetrics.ron differs from the defaults in src/config.rs: \
+         update the example (or mark the line `// not the default`)"
+    );
+    // Every key the agent knows (as --print-config writes them) is in the example.
+    let known = keys_set(&Config::default().to_ron());
+    let shown = keys_set(&text);
+    assert_eq!(
+        shown, known,
+        "examples/pimetrics.ron must set every config key of src/config.rs"
+    );
+    // And the whole file, marked lines included, is a valid config.
+    Config::from_ron(&text, Some(&example_path())).unwrap_or_else(|err| panic!("{err}"));
+}
