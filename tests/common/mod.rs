@@ -398,7 +398,37 @@ pub fn run_bounded(
     command: &mut Command,
     limit: Duration,
 ) -> (std::process::ExitStatus, String, String) {
-    let mut proc = Proc::spawn(what, command);
+    let proc = Proc::spawn(what, command);
+    wait_bounded(proc, limit)
+}
+
+/// Like `run_bounded`, with `input` on stdin (from a file, so nothing can block on a pipe).
+pub fn run_with_input(
+    what: &str,
+    command: &mut Command,
+    input: &[u8],
+    limit: Duration,
+) -> (std::process::ExitStatus, String, String) {
+    let dir = tempdir();
+    let path = dir.path().join("stdin");
+    std::fs::write(&path, input).expect("write the input file");
+    let child = command
+        .stdin(std::fs::File::open(&path).expect("open the input file"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start {what}: {err}"));
+    wait_bounded(
+        Proc {
+            child,
+            name: what.to_string(),
+        },
+        limit,
+    )
+}
+
+fn wait_bounded(mut proc: Proc, limit: Duration) -> (std::process::ExitStatus, String, String) {
+    let what = proc.name.clone();
     let mut stdout = proc.child.stdout.take().expect("piped stdout");
     let mut stderr = proc.child.stderr.take().expect("piped stderr");
     let out_reader = std::thread::spawn(move || {
