@@ -425,16 +425,58 @@ fn key_before(text: &str, line: usize, column: usize) -> Option<String> {
             prefix.extend(text_line.chars().take(column.saturating_sub(1)));
             break;
         }
-        prefix.push_str(text_line.split("//").next().unwrap_or(""));
+        prefix.push_str(text_line);
         prefix.push('\n');
     }
-    let bytes = prefix.as_bytes();
-    let colon = prefix.rfind(':')?;
-    let end = prefix[..colon].trim_end().len();
-    let start = prefix[..end]
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .map_or(0, |i| i + 1);
-    (start < end && bytes[start].is_ascii_alphabetic()).then(|| prefix[start..end].to_string())
+    let code = blank_strings_and_comments(&prefix);
+    let mut rest = code.as_str();
+    // Colons inside strings and comments are blanked, so every colon left follows a key or
+    // a map's string key (then look further back, to the map's own key).
+    while let Some(colon) = rest.rfind(':') {
+        let before = rest[..colon].trim_end();
+        let start = before
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(0, |i| i + 1);
+        let key = &before[start..];
+        if key.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            return Some(key.to_string());
+        }
+        rest = &rest[..colon];
+    }
+    None
+}
+
+/// `text` with the contents of string literals and `//` comments replaced by spaces (quotes
+/// and line breaks kept), so punctuation inside them is not taken for RON syntax.
+fn blank_strings_and_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped, mut in_comment) = (false, false, false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\n' {
+            in_comment = false;
+            out.push(c);
+        } else if in_comment {
+            out.push(' ');
+        } else if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            out.push(if in_string { ' ' } else { '"' });
+        } else if c == '"' {
+            in_string = true;
+            out.push('"');
+        } else if c == '/' && chars.peek() == Some(&'/') {
+            in_comment = true;
+            out.push(' ');
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Finds `key:` of a validation message ("filesystem.mount_timeout: ...") in the text, so the
@@ -519,6 +561,22 @@ mod tests {
             assert!(err.contains(expected), "{text}: {err}");
             assert!(err.starts_with("c.ron:1:"), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn syntax_errors_name_the_key_before_them() {
+        // The colon inside ":1" and the one in the comment must not hide `listen_address`.
+        let err = Config::from_ron(
+            "(\n  node: \"a\", // a: b\n  listen_address: \":1\"\n  log_level: info,\n)",
+            Some(Path::new("s.ron")),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("s.ron:4:3: listen_address: "), "{err}");
+        let err = Config::from_ron("(collectors: {\"a:b\": 1})", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("collectors: "), "{err}");
     }
 
     #[test]

@@ -373,3 +373,103 @@ pub fn eventually<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> O
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The program, or None with a printed reason when it is missing and the suite is not under
+/// CI. Under CI (env `CI` set and not empty) a missing program is a failure, never a skip.
+pub fn require_or_skip(name: &str, test: &str) -> Option<PathBuf> {
+    if let Some(path) = program(name) {
+        return Some(path);
+    }
+    if under_ci() {
+        require(name);
+    }
+    eprintln!("SKIPPED {test}: {name} is not installed (scripts/test installs it)");
+    None
+}
+
+pub fn under_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
+/// Runs `command` to completion, but no longer than `limit` (then it is killed and the test
+/// fails naming `what`). Returns exit status, stdout, stderr.
+pub fn run_bounded(
+    what: &str,
+    command: &mut Command,
+    limit: Duration,
+) -> (std::process::ExitStatus, String, String) {
+    let proc = Proc::spawn(what, command);
+    wait_bounded(proc, limit)
+}
+
+/// Like `run_bounded`, with `input` on stdin (from a file, so nothing can block on a pipe).
+pub fn run_with_input(
+    what: &str,
+    command: &mut Command,
+    input: &[u8],
+    limit: Duration,
+) -> (std::process::ExitStatus, String, String) {
+    let dir = tempdir();
+    let path = dir.path().join("stdin");
+    std::fs::write(&path, input).expect("write the input file");
+    let child = command
+        .stdin(std::fs::File::open(&path).expect("open the input file"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start {what}: {err}"));
+    wait_bounded(
+        Proc {
+            child,
+            name: what.to_string(),
+        },
+        limit,
+    )
+}
+
+fn wait_bounded(mut proc: Proc, limit: Duration) -> (std::process::ExitStatus, String, String) {
+    let what = proc.name.clone();
+    let mut stdout = proc.child.stdout.take().expect("piped stdout");
+    let mut stderr = proc.child.stderr.take().expect("piped stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Ok(Some(status)) = proc.child.try_wait() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{what} did not finish within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = out_reader.join().unwrap_or_default();
+    let err = err_reader.join().unwrap_or_default();
+    (status, out, err)
+}
+
+/// GET `path` and return the body, failing the test with the status when it is not 200.
+pub fn scrape(port: u16, path: &str) -> String {
+    let response = http_get(port, path);
+    assert_eq!(
+        response.status,
+        200,
+        "GET 127.0.0.1:{port}{path}: {}",
+        response.text()
+    );
+    response.text()
+}
+
+/// A temporary directory removed on drop.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary directory")
+}

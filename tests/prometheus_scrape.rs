@@ -1,0 +1,187 @@
+//! A real Prometheus (Debian's /usr/bin/prometheus) scrapes the agent every second, and its
+//! HTTP API is polled (bounded) until the data is there: `up` is 1, the series carry our `node`
+//! label, `rate()` works on our counters, and `rate(node_cpu_seconds_total[1m])` returns data
+//! for our node as soon as the agent exports node_cpu_seconds_total (the cpu collector).
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+const JOB: &str = "pimetrics";
+
+/// How long Prometheus may take to start, scrape, and have two samples for rate().
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn url_encode(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Runs an instant query; returns the result vector (empty when no data yet).
+fn query(prometheus_port: u16, promql: &str) -> Vec<Value> {
+    let response = http_get(
+        prometheus_port,
+        &format!("/api/v1/query?query={}", url_encode(promql)),
+    );
+    let body: Value = serde_json::from_slice(&response.body).unwrap_or_else(|err| {
+        panic!(
+            "Prometheus answered {} with no JSON ({err}): {}",
+            response.status,
+            response.text()
+        )
+    });
+    assert_eq!(body["status"], "success", "query {promql:?} failed: {body}");
+    body["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Polls `promql` until it returns at least one series (or fails the test naming `what`).
+fn wait_for_data(prometheus: &mut Proc, port: u16, promql: &str, what: &str) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let result = query(port, promql);
+        if !result.is_empty() {
+            return result;
+        }
+        if let Ok(Some(status)) = prometheus.child.try_wait() {
+            panic!("Prometheus exited ({status}) while waiting for {what}");
+        }
+        assert!(
+            started.elapsed() < LIMIT,
+            "{what}: {promql:?} returned no data within {LIMIT:?}; targets: {}",
+            http_get(port, "/api/v1/targets").text()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn value_of(series: &Value) -> f64 {
+    series["value"][1]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no value in {series}"))
+}
+
+#[test]
+fn prometheus_scrapes_the_agent() {
+    let Some(prometheus_bin) = require_or_skip("prometheus", "Prometheus scrape") else {
+        return;
+    };
+    let node = format!("prom-test-{}", std::process::id());
+    let (_agent, agent_port) = start_agent(&[&format!("--node={node}")]);
+    let exports_cpu = parse_exposition(&scrape(agent_port, "/metrics"))
+        .names()
+        .contains("node_cpu_seconds_total");
+
+    let dir = tempdir();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+             scrape_configs:\n  - job_name: {JOB}\n    static_configs:\n      - targets: ['127.0.0.1:{agent_port}']\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let mut command = Command::new(prometheus_bin);
+    command
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--log.level=warn");
+    let mut prometheus = Proc::spawn("prometheus", &mut command);
+    wait_for_port(port, Duration::from_secs(30));
+    // The API answers 503 until the TSDB is open.
+    eventually(Duration::from_secs(30), || {
+        (http_get(port, "/-/ready").status == 200).then_some(())
+    })
+    .expect("Prometheus ready within 30 s");
+
+    let up = wait_for_data(
+        &mut prometheus,
+        port,
+        &format!("up{{job=\"{JOB}\"}} == 1"),
+        "a successful scrape",
+    );
+    assert_eq!(value_of(&up[0]), 1.0);
+
+    // Every series of the job carries our node label, and only ours.
+    let nodes = wait_for_data(
+        &mut prometheus,
+        port,
+        &format!("count by (node) ({{job=\"{JOB}\", __name__!~\"up|scrape_.*\"}})"),
+        "series of the job",
+    );
+    let node_values: Vec<&str> = nodes
+        .iter()
+        .map(|s| s["metric"]["node"].as_str().unwrap_or("(no node label)"))
+        .collect();
+    assert_eq!(node_values, vec![node.as_str()]);
+
+    let load = wait_for_data(
+        &mut prometheus,
+        port,
+        &format!("node_load1{{node=\"{node}\"}}"),
+        "node_load1",
+    );
+    assert!(value_of(&load[0]) >= 0.0);
+
+    // rate() over a counter of ours that moves with every scrape: needs two samples.
+    let requests = wait_for_data(
+        &mut prometheus,
+        port,
+        &format!(
+            "rate(pimetrics_http_requests_total{{node=\"{node}\",path=\"/metrics\",code=\"200\"}}[1m]) > 0"
+        ),
+        "rate of the agent's request counter",
+    );
+    assert!(value_of(&requests[0]) > 0.0);
+
+    if exports_cpu {
+        let cpu = wait_for_data(
+            &mut prometheus,
+            port,
+            &format!("rate(node_cpu_seconds_total{{node=\"{node}\"}}[1m])"),
+            "rate(node_cpu_seconds_total)",
+        );
+        assert!(
+            cpu.iter().any(|s| s["metric"]["mode"] == "idle"),
+            "an idle mode: {cpu:?}"
+        );
+        for series in &cpu {
+            let rate = value_of(series);
+            // CPU seconds per second: between 0 and 1 per CPU and mode (plus jitter).
+            assert!((0.0..=1.5).contains(&rate), "{series}");
+        }
+    } else {
+        println!(
+            "node_cpu_seconds_total not exported yet (no cpu collector): rate(node_cpu_seconds_total) not checked"
+        );
+    }
+
+    // Prometheus took every sample of the scrape.
+    let scraped = wait_for_data(
+        &mut prometheus,
+        port,
+        &format!("scrape_samples_scraped{{job=\"{JOB}\"}}"),
+        "scrape_samples_scraped",
+    );
+    assert!(value_of(&scraped[0]) >= 10.0, "{scraped:?}");
+}
