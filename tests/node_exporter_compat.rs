@@ -211,11 +211,18 @@ const ONLY_NODE_EXPORTER: &[(&str, &str)] = &[
 ];
 
 /// Labels a family may have on our side only (beyond `node`), with why.
-const EXTRA_LABELS_OURS: &[(&str, &str, &str)] = &[(
-    "node_filesystem_*",
-    "device_error",
-    "node_exporter 1.12 labels every filesystem series with device_error",
-)];
+const EXTRA_LABELS_OURS: &[(&str, &str, &str)] = &[
+    (
+        "node_filesystem_*",
+        "device_error",
+        "node_exporter 1.12 labels every filesystem series with device_error",
+    ),
+    (
+        "node_disk_info",
+        "rotational",
+        "node_exporter 1.12 adds rotational (/sys/block/<dev>/queue/rotational) to node_disk_info",
+    ),
+];
 
 /// Labels a family may have on node_exporter's side only, with why.
 const EXTRA_LABELS_NODE_EXPORTER: &[(&str, &str, &str)] = &[];
