@@ -15,6 +15,8 @@ use crate::roots::Roots;
 
 mod loadavg;
 mod meminfo;
+mod pressure;
+mod thermal_zone;
 
 /// One source of metrics.
 pub trait Collector: Send {
@@ -54,6 +56,16 @@ pub const COLLECTORS: &[CollectorSpec] = &[
         name: "meminfo",
         enabled_by_default: true,
         build: meminfo::build,
+    },
+    CollectorSpec {
+        name: "pressure",
+        enabled_by_default: true,
+        build: pressure::build,
+    },
+    CollectorSpec {
+        name: "thermal_zone",
+        enabled_by_default: true,
+        build: thermal_zone::build,
     },
 ];
 
