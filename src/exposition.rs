@@ -26,7 +26,7 @@ impl Kind {
 }
 
 /// Handle to a registered family; cheap to copy, valid for the `Exposition` that issued it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FamilyId(usize);
 
 #[derive(Debug)]

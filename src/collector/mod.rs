@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::exposition::{Exposition, FamilyId, Kind};
 use crate::roots::Roots;
 
+mod hwmon;
 mod loadavg;
 mod meminfo;
 mod pressure;
@@ -47,6 +48,11 @@ pub struct CollectorSpec {
 
 /// The collector table. Keep it sorted by name.
 pub const COLLECTORS: &[CollectorSpec] = &[
+    CollectorSpec {
+        name: "hwmon",
+        enabled_by_default: true,
+        build: hwmon::build,
+    },
     CollectorSpec {
         name: "loadavg",
         enabled_by_default: true,
