@@ -17,6 +17,7 @@ mod hwmon;
 mod loadavg;
 mod meminfo;
 mod pressure;
+mod textfile;
 mod thermal_zone;
 
 /// One source of metrics.
@@ -67,6 +68,11 @@ pub const COLLECTORS: &[CollectorSpec] = &[
         name: "pressure",
         enabled_by_default: true,
         build: pressure::build,
+    },
+    CollectorSpec {
+        name: "textfile",
+        enabled_by_default: true,
+        build: textfile::build,
     },
     CollectorSpec {
         name: "thermal_zone",
