@@ -353,3 +353,240 @@ fn pressure_on_this_machine_when_it_has_psi() {
             >= 0.0
     );
 }
+
+// ---------------------------------------------------------------- textfile
+
+fn textfile_config(dir: &Path) -> Config {
+    let mut config = Config::default();
+    config.textfile.directory = Some(dir.to_path_buf());
+    config
+}
+
+fn textfile_dir(name: &str) -> PathBuf {
+    tree("textfile").join(name)
+}
+
+/// (name, labels without `node` and empty values, value) of every sample, sorted.
+fn comparable(
+    exp: &common::Exposition,
+    keep: impl Fn(&str) -> bool,
+) -> Vec<(String, Vec<(String, String)>, String)> {
+    let mut samples: Vec<_> = exp
+        .samples
+        .iter()
+        .filter(|s| keep(&s.name))
+        .map(|s| {
+            let labels = s
+                .labels
+                .iter()
+                .filter(|(k, v)| *k != "node" && !v.is_empty())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            (s.name.clone(), labels, format!("{:?}", s.value))
+        })
+        .collect();
+    samples.sort();
+    samples
+}
+
+#[test]
+fn textfile_good_files_export_what_node_exporter_exports() {
+    let dir = textfile_dir("good");
+    let (mut collector, mut exp) = build_with("textfile", &dir, &textfile_config(&dir)).unwrap();
+    let (ours, result) = scrape(&mut collector, &mut exp);
+    result.unwrap();
+    assert_eq!(ours.value("node_textfile_scrape_error", &[]), Some(0.0));
+    assert_eq!(
+        ours.value(
+            "rpi_backup_last_success_timestamp_seconds",
+            &[("note", "say \"hi\"\nbye")]
+        ),
+        Some(1.7e9)
+    );
+    assert_eq!(
+        ours.helps["rpi_backup_last_success_timestamp_seconds"],
+        "Last good backup, \"rsync\" \\\\ home."
+    );
+    assert_eq!(ours.types["backup_duration_seconds"], "histogram");
+    assert_eq!(ours.types["ping_rtt_seconds"], "summary");
+    let apt = dir.join("apt.prom");
+    let mtime = std::fs::metadata(&apt)
+        .unwrap()
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as f64;
+    assert_eq!(
+        ours.value(
+            "node_textfile_mtime_seconds",
+            &[("file", apt.to_str().unwrap())]
+        ),
+        Some(mtime)
+    );
+    assert_eq!(ours.family("node_textfile_mtime_seconds").len(), 5);
+
+    // The same directory through node_exporter 1.5 itself.
+    let port = free_port();
+    let mut command = std::process::Command::new(require("prometheus-node-exporter"));
+    command
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--collector.disable-defaults")
+        .arg("--collector.textfile")
+        .arg(format!("--collector.textfile.directory={}", dir.display()));
+    let _node_exporter = Proc::spawn("prometheus-node-exporter", &mut command);
+    wait_for_port(port, std::time::Duration::from_secs(10));
+    let theirs = parse_exposition(&http_get(port, "/metrics").text());
+    let own_metric = |name: &str| {
+        [
+            "go_",
+            "process_",
+            "promhttp_",
+            "node_scrape_",
+            "node_exporter_",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+    };
+    let textfile_metric = |name: &str| !own_metric(name);
+    assert_eq!(
+        comparable(&ours, textfile_metric),
+        comparable(&theirs, textfile_metric)
+    );
+    for (name, kind) in &theirs.types {
+        if !own_metric(name) {
+            assert_eq!(ours.types.get(name), Some(kind), "{name}");
+            assert_eq!(ours.helps.get(name), theirs.helps.get(name), "{name}");
+        }
+    }
+}
+
+#[test]
+fn textfile_bad_files_are_dropped_whole_and_flagged() {
+    let dir = textfile_dir("mixed");
+    let config = textfile_config(&dir);
+    // With loadavg active, as in the agent, node_load1 belongs to loadavg.
+    let roots = roots_of(&tree("nopsi"));
+    let ctx = Context {
+        roots: &roots,
+        config: &config,
+    };
+    let mut scraper = pimetrics::collector::Scraper::new(&ctx, "pi", &["loadavg", "textfile"]);
+    for _ in 0..2 {
+        let mut text = String::new();
+        scraper.scrape(&mut text);
+        let out = parse_exposition(&text);
+        assert_eq!(out.value("node_textfile_scrape_error", &[]), Some(1.0));
+        assert_eq!(
+            out.value(
+                "node_scrape_collector_success",
+                &[("collector", "textfile")]
+            ),
+            Some(1.0),
+            "a bad file never fails the collector"
+        );
+        let read: Vec<_> = out
+            .family("node_textfile_mtime_seconds")
+            .iter()
+            .map(|s| {
+                Path::new(&s.labels["file"])
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert_eq!(
+            read,
+            [
+                "apt.prom",
+                "empty.prom",
+                "histogram.prom",
+                "pi.prom",
+                "special.prom"
+            ]
+        );
+        // Rejected whole: garbage, timestamps, dangling link, directory, a duplicate of
+        // apt.prom's series, loadavg's metric, a type clash with pi.prom.
+        for absent in ["rpi_uptime_seconds", "unique_to_dup", "half_written"] {
+            assert!(out.family(absent).is_empty(), "{absent}");
+        }
+        assert_eq!(out.value("apt_autoremove_pending", &[]), Some(0.0));
+        assert_eq!(out.family("node_load1").len(), 1);
+        assert_eq!(out.value("node_load1", &[]), Some(0.52));
+        assert_eq!(out.family("rpi_temperature").len(), 1);
+        assert_eq!(out.types["rpi_temperature"], "gauge");
+    }
+}
+
+#[test]
+fn textfile_follows_rewritten_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("job.prom");
+    let (mut collector, mut exp) =
+        build_with("textfile", dir.path(), &textfile_config(dir.path())).unwrap();
+    let (out, _) = scrape(&mut collector, &mut exp);
+    assert_eq!(out.value("node_textfile_scrape_error", &[]), Some(0.0));
+    assert!(out.family("node_textfile_mtime_seconds").is_empty());
+
+    std::fs::write(&file, "# TYPE job_runs gauge\njob_runs 1\n").unwrap();
+    let (out, _) = scrape(&mut collector, &mut exp);
+    assert_eq!(out.value("job_runs", &[]), Some(1.0));
+    assert_eq!(out.types["job_runs"], "gauge");
+
+    std::fs::write(&file, "job_runs{ 2\n").unwrap();
+    let (out, _) = scrape(&mut collector, &mut exp);
+    assert_eq!(out.value("node_textfile_scrape_error", &[]), Some(1.0));
+    assert!(out.family("job_runs").is_empty());
+
+    // Replaced atomically (new inode), with another type and HELP.
+    let tmp = dir.path().join("job.prom.tmp");
+    std::fs::write(
+        &tmp,
+        "# HELP job_runs Runs of the job.\n# TYPE job_runs counter\njob_runs 3\n",
+    )
+    .unwrap();
+    std::fs::rename(&tmp, &file).unwrap();
+    let (out, _) = scrape(&mut collector, &mut exp);
+    assert_eq!(out.value("node_textfile_scrape_error", &[]), Some(0.0));
+    assert_eq!(out.value("job_runs", &[]), Some(3.0));
+    assert_eq!(out.types["job_runs"], "counter");
+    assert_eq!(out.helps["job_runs"], "Runs of the job.");
+
+    std::fs::remove_file(&file).unwrap();
+    let (out, _) = scrape(&mut collector, &mut exp);
+    assert!(out.family("job_runs").is_empty());
+    assert_eq!(out.value("node_textfile_scrape_error", &[]), Some(0.0));
+}
+
+#[test]
+fn textfile_huge_file_is_an_error_not_a_memory_hog() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ok.prom"), "ok_metric 1\n").unwrap();
+    let line = "huge_metric{i=\"0000000000\"} 1\n";
+    let count = (9 * 1024 * 1024) / line.len();
+    std::fs::write(dir.path().join("huge.prom"), line.repeat(count)).unwrap();
+    let (mut collector, mut exp) =
+        build_with("textfile", dir.path(), &textfile_config(dir.path())).unwrap();
+    let (out, result) = scrape(&mut collector, &mut exp);
+    result.unwrap();
+    assert_eq!(out.value("node_textfile_scrape_error", &[]), Some(1.0));
+    assert_eq!(out.value("ok_metric", &[]), Some(1.0));
+    assert!(out.family("huge_metric").is_empty());
+}
+
+#[test]
+fn textfile_without_directory_or_with_a_missing_one() {
+    // node_exporter exports node_textfile_scrape_error 0 when no directory is set.
+    let (mut collector, mut exp) = build("textfile", &tree("nopsi")).unwrap();
+    let (out, _) = scrape(&mut collector, &mut exp);
+    assert_eq!(out.value("node_textfile_scrape_error", &[]), Some(0.0));
+    assert_eq!(out.samples.len(), 1);
+
+    let missing = textfile_dir("no-such-dir");
+    let (mut collector, mut exp) =
+        build_with("textfile", &missing, &textfile_config(&missing)).unwrap();
+    let (out, result) = scrape(&mut collector, &mut exp);
+    result.unwrap();
+    assert_eq!(out.value("node_textfile_scrape_error", &[]), Some(1.0));
+}
