@@ -366,11 +366,11 @@ fn textfile_dir(name: &str) -> PathBuf {
     tree("textfile").join(name)
 }
 
-/// (name, labels without `node` and empty values, value) of every sample, sorted.
-fn comparable(
-    exp: &common::Exposition,
-    keep: impl Fn(&str) -> bool,
-) -> Vec<(String, Vec<(String, String)>, String)> {
+/// A sample as compared: name, labels without `node` and empty values, value as text.
+type Comparable = (String, Vec<(String, String)>, String);
+
+/// Every kept sample, sorted.
+fn comparable(exp: &common::Exposition, keep: impl Fn(&str) -> bool) -> Vec<Comparable> {
     let mut samples: Vec<_> = exp
         .samples
         .iter()
