@@ -275,6 +275,33 @@ fn hwmon_tolerates_a_chip_that_vanishes() {
 }
 
 #[test]
+fn hwmon_names_a_pi4_poe_hat_fan() {
+    // Pi 4 with PoE HAT (pi-facts): devices/platform/pwm-fan/hwmon/hwmonN/pwm1.
+    let dir = tempfile::tempdir().unwrap();
+    let chip = dir.path().join("sys/devices/platform/pwm-fan/hwmon/hwmon1");
+    std::fs::create_dir_all(&chip).unwrap();
+    std::fs::write(chip.join("name"), "pwmfan\n").unwrap();
+    std::fs::write(chip.join("pwm1"), "150\n").unwrap();
+    std::os::unix::fs::symlink("../../../pwm-fan", chip.join("device")).unwrap();
+    let class = dir.path().join("sys/class/hwmon");
+    std::fs::create_dir_all(&class).unwrap();
+    std::os::unix::fs::symlink(
+        "../../devices/platform/pwm-fan/hwmon/hwmon1",
+        class.join("hwmon1"),
+    )
+    .unwrap();
+    let (mut collector, mut exp) = build("hwmon", dir.path()).unwrap();
+    let (out, _) = scrape(&mut collector, &mut exp);
+    assert_eq!(
+        out.value(
+            "node_hwmon_pwm",
+            &[("chip", "platform_pwm_fan"), ("sensor", "pwm1")]
+        ),
+        Some(150.0)
+    );
+}
+
+#[test]
 fn hwmon_unavailable_without_chips() {
     let reason = build("hwmon", &tree("nopsi")).err().unwrap();
     assert!(reason.contains("class/hwmon"), "{reason}");
