@@ -13,6 +13,10 @@ pub enum Kind {
     Counter,
     Gauge,
     Untyped,
+    /// Only from text files (textfile collector): `_bucket`, `_sum`, `_count` samples.
+    Histogram,
+    /// Only from text files: quantile samples, `_sum`, `_count`.
+    Summary,
 }
 
 impl Kind {
@@ -21,12 +25,14 @@ impl Kind {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
             Kind::Untyped => "untyped",
+            Kind::Histogram => "histogram",
+            Kind::Summary => "summary",
         }
     }
 }
 
 /// Handle to a registered family; cheap to copy, valid for the `Exposition` that issued it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FamilyId(usize);
 
 #[derive(Debug)]
@@ -128,6 +134,17 @@ impl Exposition {
         self.families[id.0].kind
     }
 
+    /// Changes the help and type of a family whose definition comes from outside (a text file
+    /// that was rewritten). Only for families the caller created and alone writes to.
+    pub fn redefine(&mut self, id: FamilyId, help: &str, kind: Kind) {
+        let family = &mut self.families[id.0];
+        family.kind = kind;
+        if family.help != help {
+            family.help.clear();
+            family.help.push_str(help);
+        }
+    }
+
     /// Starts a new scrape: drops the previous samples, keeps the buffers.
     pub fn clear(&mut self) {
         for family in &mut self.families {
@@ -156,9 +173,22 @@ impl Exposition {
 
     /// Writes one sample whose label names vary per series (textfile input).
     pub fn sample_with_labels(&mut self, id: FamilyId, labels: &[(&str, &str)], value: f64) {
+        self.sample_with_suffix(id, "", labels, value);
+    }
+
+    /// Like `sample_with_labels`, for the `_bucket`, `_sum` and `_count` series of histograms
+    /// and summaries: the sample is named `<family><suffix>`.
+    pub fn sample_with_suffix(
+        &mut self,
+        id: FamilyId,
+        suffix: &str,
+        labels: &[(&str, &str)],
+        value: f64,
+    ) {
         let family = &mut self.families[id.0];
         let line = &mut family.samples;
         line.push_str(&family.name);
+        line.push_str(suffix);
         line.push('{');
         line.push_str(&self.node_label);
         for (name, label_value) in labels {

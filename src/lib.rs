@@ -10,6 +10,7 @@ pub mod logging;
 pub mod roots;
 pub mod selfmetrics;
 pub mod signals;
+pub mod textformat;
 
 use std::sync::Arc;
 

@@ -17,11 +17,15 @@ mod cpu;
 mod cpufreq;
 mod diskstats;
 mod filesystem;
+mod hwmon;
 mod loadavg;
 mod meminfo;
 mod netdev;
 mod os;
+mod pressure;
 mod stat;
+mod textfile;
+mod thermal_zone;
 mod time;
 mod uname;
 
@@ -59,11 +63,15 @@ pub const COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec { name: "cpufreq", enabled_by_default: true, build: cpufreq::build },
     CollectorSpec { name: "diskstats", enabled_by_default: true, build: diskstats::build },
     CollectorSpec { name: "filesystem", enabled_by_default: true, build: filesystem::build },
+    CollectorSpec { name: "hwmon", enabled_by_default: true, build: hwmon::build },
     CollectorSpec { name: "loadavg", enabled_by_default: true, build: loadavg::build },
     CollectorSpec { name: "meminfo", enabled_by_default: true, build: meminfo::build },
     CollectorSpec { name: "netdev", enabled_by_default: true, build: netdev::build },
     CollectorSpec { name: "os", enabled_by_default: true, build: os::build },
+    CollectorSpec { name: "pressure", enabled_by_default: true, build: pressure::build },
     CollectorSpec { name: "stat", enabled_by_default: true, build: stat::build },
+    CollectorSpec { name: "textfile", enabled_by_default: true, build: textfile::build },
+    CollectorSpec { name: "thermal_zone", enabled_by_default: true, build: thermal_zone::build },
     CollectorSpec { name: "time", enabled_by_default: true, build: time::build },
     CollectorSpec { name: "uname", enabled_by_default: true, build: uname::build },
 ];
