@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::collector::COLLECTORS;
-use crate::config::{Config, LogLevel, Seconds};
+use crate::config::{Config, LogLevel, PiEnabled, Seconds};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -45,6 +45,23 @@ const VALUE_FLAGS: &[(&str, Apply)] = &[
     }),
     ("--path.rootfs", |c, v| {
         c.paths.rootfs = v.into();
+        Ok(())
+    }),
+    ("--path.devfs", |c, v| {
+        c.paths.devfs = v.into();
+        Ok(())
+    }),
+    ("--collector.rpi.enabled", |c, v| {
+        c.pi.enabled =
+            PiEnabled::parse(v).ok_or_else(|| format!("invalid value {v:?} (auto, on, off)"))?;
+        Ok(())
+    }),
+    ("--collector.rpi.pmic-interval", |c, v| {
+        c.pi.pmic_interval = Seconds::parse(v)?;
+        Ok(())
+    }),
+    ("--collector.rpi.mailbox-replay", |c, v| {
+        c.pi.mailbox_replay = if v.is_empty() { None } else { Some(v.into()) };
         Ok(())
     }),
     ("--collector.textfile.directory", |c, v| {

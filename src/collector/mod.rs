@@ -15,6 +15,7 @@ use crate::roots::Roots;
 
 mod loadavg;
 mod meminfo;
+mod rpi;
 
 /// One source of metrics.
 pub trait Collector: Send {
@@ -54,6 +55,11 @@ pub const COLLECTORS: &[CollectorSpec] = &[
         name: "meminfo",
         enabled_by_default: true,
         build: meminfo::build,
+    },
+    CollectorSpec {
+        name: "rpi",
+        enabled_by_default: true,
+        build: rpi::build,
     },
 ];
 

@@ -64,7 +64,7 @@ impl OpenError {
             OpenError::Device(path, err) => {
                 let fix = match err.raw_os_error() {
                     Some(libc::EACCES) | Some(libc::EPERM) => {
-                        "add the agent's user to the `video` group (the device is root:video 0660)"
+                        "add the agent's user to the `video` group (the device is root:video 0660; in a container also `--group-add video`)"
                     }
                     Some(libc::ENOENT) | Some(libc::ENODEV) | Some(libc::ENXIO) => {
                         "in a container pass the device (`--device /dev/vcio`); a kernel without the \
