@@ -251,6 +251,32 @@ mod tests {
     }
 
     #[test]
+    fn pi_flags() {
+        let mut config = Config::default();
+        parse(&[
+            "--path.devfs=/host/dev",
+            "--collector.rpi.enabled=on",
+            "--collector.rpi.pmic-interval=1m",
+            "--collector.rpi.mailbox-replay=/tmp/answers.replay",
+        ])
+        .unwrap()
+        .apply(&mut config)
+        .unwrap();
+        assert_eq!(config.devfs("vcio"), PathBuf::from("/host/dev/vcio"));
+        assert_eq!(config.pi.enabled, PiEnabled::On);
+        assert_eq!(config.pi.pmic_interval.0.as_secs(), 60);
+        assert_eq!(
+            config.pi.mailbox_replay,
+            Some(PathBuf::from("/tmp/answers.replay"))
+        );
+        let err = parse(&["--collector.rpi.enabled=maybe"])
+            .unwrap()
+            .apply(&mut config)
+            .unwrap_err();
+        assert!(err.contains("auto, on, off"), "{err}");
+    }
+
+    #[test]
     fn bad_flags_are_errors() {
         assert!(parse(&["--collector.warp"])
             .unwrap_err()

@@ -31,57 +31,74 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
                 .into(),
         );
     }
-    let families = Families::register(out);
     let sysfs = SysfsFiles::find(ctx.roots);
-    let mut errors = ErrorCounts::default();
+    let client = open_client(ctx);
+    Setup::Ready(Box::new(RpiCollector::assemble(
+        out,
+        board,
+        client,
+        sysfs,
+        settings.pmic_interval.0,
+    )))
+}
 
-    let (client, mut open_problem) = match open_client(ctx) {
-        Ok(client) => (Some(client), None),
-        Err(problem) => (None, Some(problem)),
-    };
-    let mut probe = Probe::default();
-    let mut board = board;
-    let mut pmic = None;
-    if let Some(mut client) = client {
-        probe = Probe::run(&mut client, &mut errors);
-        if board.revision_code.is_none() {
-            if let Ok(code) = client.board_revision() {
-                fill_revision(&mut board, code);
+impl RpiCollector {
+    /// Asks the firmware what it answers, chooses a source per value, logs the outcome.
+    fn assemble(
+        out: &mut Exposition,
+        mut board: Board,
+        client: Result<Client, String>,
+        sysfs: SysfsFiles,
+        pmic_interval: Duration,
+    ) -> RpiCollector {
+        let families = Families::register(out);
+        let mut errors = ErrorCounts::default();
+        let mut probe = Probe::default();
+        let mut pmic = None;
+        let mut open_problem = None;
+        match client {
+            Ok(mut client) => {
+                probe = Probe::run(&mut client, &mut errors);
+                if board.revision_code.is_none() {
+                    if let Ok(code) = client.board_revision() {
+                        fill_revision(&mut board, code);
+                    }
+                }
+                pmic = Pmic::probe(&mut client, pmic_interval);
+                if probe.any_answer() || pmic.is_some() {
+                    probe.client = Some(client);
+                } else {
+                    open_problem = Some(format!(
+                        "the mailbox answered no request ({})",
+                        probe
+                            .rejected
+                            .first()
+                            .map(String::as_str)
+                            .unwrap_or("no error")
+                    ));
+                }
             }
+            Err(problem) => open_problem = Some(problem),
         }
-        pmic = Pmic::probe(&mut client, settings.pmic_interval.0);
-        if probe.any_answer() || pmic.is_some() {
-            probe.client = Some(client);
-        } else {
-            open_problem = Some(format!(
-                "the mailbox answered no request ({})",
-                probe
-                    .rejected
-                    .first()
-                    .map(String::as_str)
-                    .unwrap_or("no error")
-            ));
+        let sources = Sources::choose(&probe, &sysfs, pmic.is_some());
+        log_summary(&board, &probe, &sources, open_problem.as_deref(), &sysfs);
+        RpiCollector {
+            families,
+            info: [
+                board.model.clone(),
+                board.revision_label(),
+                board.soc.clone(),
+                board.memory.clone(),
+                board.manufacturer.clone(),
+            ],
+            probe,
+            pmic,
+            sysfs,
+            sources,
+            errors,
+            buf: Vec::with_capacity(64),
         }
     }
-
-    let sources = Sources::choose(&probe, &sysfs, pmic.is_some());
-    log_summary(&board, &probe, &sources, open_problem.as_deref(), &sysfs);
-    Setup::Ready(Box::new(RpiCollector {
-        families,
-        info: [
-            board.model.clone(),
-            board.revision_label(),
-            board.soc.clone(),
-            board.memory.clone(),
-            board.manufacturer.clone(),
-        ],
-        probe,
-        pmic,
-        sysfs,
-        sources,
-        errors,
-        buf: Vec::with_capacity(64),
-    }))
 }
 
 fn open_client(ctx: &Context) -> Result<Client, String> {
@@ -878,5 +895,146 @@ fn flag(on: bool) -> f64 {
         1.0
     } else {
         0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pi::mailbox::Mailbox;
+    use crate::pi::replay::Replay;
+    use std::io;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// The Pi 5's recorded answers, counting calls per tag; after `fail_after` calls of
+    /// `failing_tag` those calls fail as the kernel fails a rejected tag.
+    struct Recorded {
+        replay: Replay,
+        gencmd_calls: Arc<AtomicUsize>,
+        failing_tag: u32,
+        fail_after: usize,
+        seen: usize,
+    }
+
+    impl Mailbox for Recorded {
+        fn call(&mut self, buffer: &mut [u32]) -> io::Result<()> {
+            let tag = buffer.get(2).copied().unwrap_or(0);
+            if tag == Tag::Gencmd.id() {
+                self.gencmd_calls.fetch_add(1, Ordering::SeqCst);
+            }
+            if tag == self.failing_tag {
+                self.seen += 1;
+                if self.seen > self.fail_after {
+                    return Err(io::Error::from_raw_os_error(libc::EINVAL));
+                }
+            }
+            self.replay.call(buffer)
+        }
+    }
+
+    fn pi5(failing_tag: u32, fail_after: usize) -> (Client, Arc<AtomicUsize>) {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pi/pi5/mailbox.replay");
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mailbox = Recorded {
+            replay: Replay::load(&path).unwrap(),
+            gencmd_calls: Arc::clone(&calls),
+            failing_tag,
+            fail_after,
+            seen: 0,
+        };
+        (Client::new(Box::new(mailbox)), calls)
+    }
+
+    fn pi5_board() -> Board {
+        crate::pi::board::identify(&crate::pi::board::Sources {
+            cpuinfo: "Revision\t: d04170\n",
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn pmic_is_read_at_most_once_per_interval() {
+        let (client, calls) = pi5(0, 0);
+        let mut out = Exposition::new("n");
+        let mut collector = RpiCollector::assemble(
+            &mut out,
+            pi5_board(),
+            Ok(client),
+            SysfsFiles::default(),
+            Duration::from_secs(3600),
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "read once at start");
+        for _ in 0..3 {
+            out.clear();
+            collector.update(&mut out).unwrap();
+            let mut text = String::new();
+            out.render(&mut text);
+            assert!(text.contains("rpi_pmic_volts{node=\"n\",rail=\"EXT5V\"} 5.14158\n"));
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "cached within the interval"
+        );
+        if let Some(pmic) = collector.pmic.as_mut() {
+            pmic.interval = Duration::ZERO;
+        }
+        collector.update(&mut out).unwrap();
+        collector.update(&mut out).unwrap();
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "re-read once the interval passed"
+        );
+    }
+
+    #[test]
+    fn a_tag_failing_at_scrape_time_costs_one_value() {
+        // get_temperature answers when probed, then the firmware starts rejecting it.
+        let (client, _) = pi5(Tag::Temperature.id(), 1);
+        let mut out = Exposition::new("n");
+        let mut collector = RpiCollector::assemble(
+            &mut out,
+            pi5_board(),
+            Ok(client),
+            SysfsFiles::default(),
+            Duration::from_secs(3600),
+        );
+        for scrape in 1..=2 {
+            out.clear();
+            collector.update(&mut out).unwrap();
+            let mut text = String::new();
+            out.render(&mut text);
+            assert!(!text.contains("rpi_soc_temperature_celsius{"), "{text}");
+            assert!(text.contains(&format!(
+                "rpi_mailbox_errors_total{{node=\"n\",tag=\"get_temperature\"}} {scrape}\n"
+            )));
+            assert!(
+                text.contains("rpi_clock_measured_hertz{node=\"n\",clock=\"arm\"} 1500004352\n")
+            );
+            assert!(text.contains("rpi_throttled_flags{node=\"n\"} 0\n"));
+        }
+    }
+
+    #[test]
+    fn a_mailbox_that_answers_nothing_counts_as_unavailable() {
+        let mut out = Exposition::new("n");
+        let mut collector = RpiCollector::assemble(
+            &mut out,
+            pi5_board(),
+            Ok(Client::new(Box::new(Replay::default()))),
+            SysfsFiles::default(),
+            Duration::from_secs(30),
+        );
+        collector.update(&mut out).unwrap();
+        let mut text = String::new();
+        out.render(&mut text);
+        assert!(
+            text.contains("rpi_mailbox_available{node=\"n\"} 0\n"),
+            "{text}"
+        );
+        assert!(text.contains("memory=\"8GB\""), "{text}");
     }
 }
