@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::collector::COLLECTORS;
-use crate::config::{Config, LogLevel, Seconds};
+use crate::config::{Config, LogLevel, PiEnabled, Seconds};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -45,6 +45,23 @@ const VALUE_FLAGS: &[(&str, Apply)] = &[
     }),
     ("--path.rootfs", |c, v| {
         c.paths.rootfs = v.into();
+        Ok(())
+    }),
+    ("--path.devfs", |c, v| {
+        c.paths.devfs = v.into();
+        Ok(())
+    }),
+    ("--collector.rpi.enabled", |c, v| {
+        c.pi.enabled =
+            PiEnabled::parse(v).ok_or_else(|| format!("invalid value {v:?} (auto, on, off)"))?;
+        Ok(())
+    }),
+    ("--collector.rpi.pmic-interval", |c, v| {
+        c.pi.pmic_interval = Seconds::parse(v)?;
+        Ok(())
+    }),
+    ("--collector.rpi.mailbox-replay", |c, v| {
+        c.pi.mailbox_replay = if v.is_empty() { None } else { Some(v.into()) };
         Ok(())
     }),
     ("--collector.textfile.directory", |c, v| {
@@ -231,6 +248,32 @@ mod tests {
             .apply(&mut config)
             .unwrap();
         assert_eq!(config.enabled_collectors(), vec!["loadavg"]);
+    }
+
+    #[test]
+    fn pi_flags() {
+        let mut config = Config::default();
+        parse(&[
+            "--path.devfs=/host/dev",
+            "--collector.rpi.enabled=on",
+            "--collector.rpi.pmic-interval=1m",
+            "--collector.rpi.mailbox-replay=/tmp/answers.replay",
+        ])
+        .unwrap()
+        .apply(&mut config)
+        .unwrap();
+        assert_eq!(config.roots().dev("vcio"), PathBuf::from("/host/dev/vcio"));
+        assert_eq!(config.pi.enabled, PiEnabled::On);
+        assert_eq!(config.pi.pmic_interval.0.as_secs(), 60);
+        assert_eq!(
+            config.pi.mailbox_replay,
+            Some(PathBuf::from("/tmp/answers.replay"))
+        );
+        let err = parse(&["--collector.rpi.enabled=maybe"])
+            .unwrap()
+            .apply(&mut config)
+            .unwrap_err();
+        assert!(err.contains("auto, on, off"), "{err}");
     }
 
     #[test]

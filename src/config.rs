@@ -29,6 +29,7 @@ pub struct Config {
     pub diskstats: DiskstatsConfig,
     pub netdev: NetdevConfig,
     pub textfile: TextfileConfig,
+    pub pi: PiConfig,
 }
 
 impl Default for Config {
@@ -43,6 +44,7 @@ impl Default for Config {
             diskstats: DiskstatsConfig::default(),
             netdev: NetdevConfig::default(),
             textfile: TextfileConfig::default(),
+            pi: PiConfig::default(),
         }
     }
 }
@@ -53,6 +55,8 @@ pub struct PathsConfig {
     pub procfs: PathBuf,
     pub sysfs: PathBuf,
     pub rootfs: PathBuf,
+    /// Where the device nodes are (`vcio`, `vcio_gencmd`). node_exporter has no such flag.
+    pub devfs: PathBuf,
 }
 
 impl Default for PathsConfig {
@@ -62,6 +66,7 @@ impl Default for PathsConfig {
             procfs: roots.procfs,
             sysfs: roots.sysfs,
             rootfs: roots.rootfs,
+            devfs: roots.devfs,
         }
     }
 }
@@ -121,6 +126,49 @@ pub struct NetdevConfig {
 pub struct TextfileConfig {
     /// Directory of `*.prom` files to export; empty: the textfile collector has nothing to read.
     pub directory: Option<PathBuf>,
+}
+
+/// The Raspberry Pi collector (`rpi`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PiConfig {
+    /// auto: only on a board recognised as a Raspberry Pi; on: also when not recognised; off.
+    pub enabled: PiEnabled,
+    /// Least time between two reads of the Pi 5 PMIC (`pmic_read_adc` costs the firmware
+    /// about 23 ms); scrapes in between export the last reading. "0s": every scrape.
+    pub pmic_interval: Seconds,
+    /// Replays mailbox answers recorded in this file instead of calling /dev/vcio (to check
+    /// what pimetrics makes of a Pi's answers; see docs/pi.md). Default: none.
+    pub mailbox_replay: Option<PathBuf>,
+}
+
+impl Default for PiConfig {
+    fn default() -> Self {
+        PiConfig {
+            enabled: PiEnabled::Auto,
+            pmic_interval: Seconds(Duration::from_secs(30)),
+            mailbox_replay: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PiEnabled {
+    Auto,
+    On,
+    Off,
+}
+
+impl PiEnabled {
+    pub fn parse(text: &str) -> Option<PiEnabled> {
+        match text {
+            "auto" => Some(PiEnabled::Auto),
+            "on" => Some(PiEnabled::On),
+            "off" => Some(PiEnabled::Off),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -349,6 +397,7 @@ impl Config {
             procfs: self.paths.procfs.clone(),
             sysfs: self.paths.sysfs.clone(),
             rootfs: self.paths.rootfs.clone(),
+            devfs: self.paths.devfs.clone(),
         }
     }
 
@@ -588,6 +637,25 @@ mod tests {
         };
         let text = config.to_ron();
         assert_eq!(Config::from_ron(&text, None).unwrap(), config);
+    }
+
+    #[test]
+    fn pi_section_and_devfs() {
+        let config = Config::from_ron(
+            r#"(paths: (devfs: "/host/dev"), pi: (enabled: on, pmic_interval: "1m", mailbox_replay: "/tmp/r.txt"))"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(config.roots().dev("vcio"), PathBuf::from("/host/dev/vcio"));
+        assert_eq!(config.pi.enabled, PiEnabled::On);
+        assert_eq!(config.pi.pmic_interval, Seconds(Duration::from_secs(60)));
+        assert_eq!(config.pi.mailbox_replay, Some(PathBuf::from("/tmp/r.txt")));
+        assert_eq!(
+            Config::default().roots().dev("vcio"),
+            PathBuf::from("/dev/vcio")
+        );
+        let err = Config::from_ron("(pi: (enabled: maybe))", None).unwrap_err();
+        assert!(err.to_string().contains("maybe"), "{err}");
     }
 
     #[test]

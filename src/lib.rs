@@ -7,6 +7,7 @@ pub mod config;
 pub mod exposition;
 pub mod http;
 pub mod logging;
+pub mod pi;
 pub mod roots;
 pub mod selfmetrics;
 pub mod signals;

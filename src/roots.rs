@@ -1,4 +1,4 @@
-//! Where the agent reads the host from. Every read of /proc, /sys or / goes through `Roots`,
+//! Where the agent reads the host from. Every read of /proc, /sys, /dev or / goes through `Roots`,
 //! so the agent can run in a container with the host's trees mounted elsewhere, and tests can
 //! point it at fixture trees.
 
@@ -11,6 +11,7 @@ pub struct Roots {
     pub procfs: PathBuf,
     pub sysfs: PathBuf,
     pub rootfs: PathBuf,
+    pub devfs: PathBuf,
 }
 
 impl Default for Roots {
@@ -19,6 +20,7 @@ impl Default for Roots {
             procfs: PathBuf::from("/proc"),
             sysfs: PathBuf::from("/sys"),
             rootfs: PathBuf::from("/"),
+            devfs: PathBuf::from("/dev"),
         }
     }
 }
@@ -31,6 +33,11 @@ impl Roots {
 
     pub fn sys(&self, rel: &str) -> PathBuf {
         self.sysfs.join(rel)
+    }
+
+    /// A device node ("vcio").
+    pub fn dev(&self, name: &str) -> PathBuf {
+        self.devfs.join(name)
     }
 
     /// A path of the host's root filesystem; `abs` may be absolute ("/etc/os-release").

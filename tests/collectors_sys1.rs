@@ -17,6 +17,7 @@ fn roots_of(tree: &Path) -> Roots {
         procfs: tree.join("proc"),
         sysfs: tree.join("sys"),
         rootfs: tree.join("root"),
+        devfs: "/dev".into(),
     }
 }
 

@@ -20,6 +20,7 @@ fn roots(base: &Path) -> Roots {
         procfs: base.join("proc"),
         sysfs: base.join("sys"),
         rootfs: base.join("root"),
+        devfs: "/dev".into(),
     }
 }
 
@@ -374,6 +375,7 @@ fn filesystem_roots(proc_base: &Path, rootfs: &Path) -> Roots {
         procfs: proc_base.join("proc"),
         sysfs: proc_base.join("sys"),
         rootfs: rootfs.to_path_buf(),
+        devfs: "/dev".into(),
     }
 }
 

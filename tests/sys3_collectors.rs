@@ -20,6 +20,7 @@ fn roots_of(dir: &Path) -> Roots {
         procfs: dir.join("proc"),
         sysfs: dir.join("sys"),
         rootfs: dir.to_path_buf(),
+        devfs: "/dev".into(),
     }
 }
 

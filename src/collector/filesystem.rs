@@ -749,6 +749,7 @@ cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime,nsdelegate,memory
             procfs: dir.path().join("proc"),
             sysfs: dir.path().join("sys"),
             rootfs: dir.path().join("root"),
+            devfs: "/dev".into(),
         };
         let mut config = Config::default();
         config.filesystem.mount_timeout = Seconds(Duration::from_millis(100));

@@ -23,6 +23,7 @@ mod meminfo;
 mod netdev;
 mod os;
 mod pressure;
+mod rpi;
 mod stat;
 mod textfile;
 mod thermal_zone;
@@ -69,6 +70,7 @@ pub const COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec { name: "netdev", enabled_by_default: true, build: netdev::build },
     CollectorSpec { name: "os", enabled_by_default: true, build: os::build },
     CollectorSpec { name: "pressure", enabled_by_default: true, build: pressure::build },
+    CollectorSpec { name: "rpi", enabled_by_default: true, build: rpi::build },
     CollectorSpec { name: "stat", enabled_by_default: true, build: stat::build },
     CollectorSpec { name: "textfile", enabled_by_default: true, build: textfile::build },
     CollectorSpec { name: "thermal_zone", enabled_by_default: true, build: thermal_zone::build },
