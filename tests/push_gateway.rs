@@ -95,7 +95,7 @@ fn group_arrives_is_replaced_and_deleted_on_shutdown() {
     // What the gateway owns or would refuse stays home.
     assert!(!samples
         .iter()
-        .any(|s| s.name.starts_with("process_") && s.labels.get("node").is_some()));
+        .any(|s| s.name.starts_with("process_") && s.labels.contains_key("node")));
     let push_time = samples
         .iter()
         .find(|s| s.name == "push_time_seconds")
