@@ -292,6 +292,41 @@ fn gateway_errors_are_counted_and_each_reason_logged_once() {
 }
 
 #[test]
+fn a_real_gateway_refusing_the_body_is_counted_and_logged_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw_port = free_port();
+    let _gateway = start_gateway(gw_port, dir.path(), &[]);
+    // Another group holds node_load1 as a counter: the agent's gauge is inconsistent with it.
+    let clash = http(
+        "PUT",
+        gw_port,
+        "/metrics/job/other",
+        &[],
+        b"# TYPE node_load1 counter\nnode_load1 1\n",
+    );
+    assert_eq!(clash.status, 200);
+    let (agent, port) = start_agent(&[
+        "--node=pi-400",
+        &format!("--push.url=http://127.0.0.1:{gw_port}"),
+        "--push.interval=200ms",
+    ]);
+    eventually(WAIT, || (pushes(port, "http_4xx") >= 6.0).then_some(()))
+        .expect("refused pushes are counted");
+    assert_eq!(pushes(port, "success"), 0.0);
+    let (_, stderr) = agent.stop_with(libc::SIGTERM, WAIT);
+    // The gateway quotes the clashing sample, value included, from whichever group it met
+    // first: at most two reasons, each logged once however often it is repeated.
+    let logged: Vec<String> = stderr
+        .lines()
+        .filter(|l| l.contains("refused the metrics (HTTP 400)"))
+        .map(|l| l.chars().filter(|c| !c.is_ascii_digit()).collect())
+        .collect();
+    assert!((1..=2).contains(&logged.len()), "{stderr}");
+    assert!(logged.len() < 2 || logged[0] != logged[1], "{stderr}");
+    assert!(logged[0].contains("node_load"), "{stderr}");
+}
+
+#[test]
 fn a_hanging_gateway_blocks_neither_scrapes_nor_shutdown() {
     let fake = FakeGateway::start(|_| None);
     let dir = tempfile::tempdir().unwrap();

@@ -247,13 +247,14 @@ impl FailureLog {
             Outcome::Status(400, reason) => {
                 self.failures += 1;
                 self.last_failure = Some(outcome.to_string());
-                if self.seen_reasons.iter().any(|seen| seen == reason) {
+                let key = reason_key(reason);
+                if self.seen_reasons.contains(&key) {
                     return false;
                 }
                 if self.seen_reasons.len() == REMEMBERED_REASONS {
                     self.seen_reasons.pop_front();
                 }
-                self.seen_reasons.push_back(reason.clone());
+                self.seen_reasons.push_back(key);
                 log::error!("push: {url} refused the metrics (HTTP 400): {reason}");
                 true
             }
@@ -273,6 +274,12 @@ impl FailureLog {
     }
 }
 
+/// A 400 reason without its digits: the gateway quotes the offending sample, value included
+/// (`gauge:<value:0.52 >`), and a new value is not a new reason.
+fn reason_key(reason: &str) -> String {
+    reason.chars().filter(|c| !c.is_ascii_digit()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,7 +290,8 @@ mod tests {
         let bad = |r: &str| Outcome::Status(400, r.to_string());
         assert!(log.record(&bad("timestamps"), "u"));
         assert!(!log.record(&bad("timestamps"), "u"));
-        assert!(log.record(&bad("type clash"), "u"));
+        assert!(log.record(&bad("type clash gauge:<value:0.52 >"), "u"));
+        assert!(!log.record(&bad("type clash gauge:<value:0.61 >"), "u"));
         assert!(!log.record(&bad("timestamps"), "u"));
         let down = Outcome::Error("connection refused".into());
         assert!(log.record(&down, "u"));
@@ -299,7 +307,13 @@ mod tests {
     fn remembered_reasons_are_bounded() {
         let mut log = FailureLog::default();
         for i in 0..100 {
-            log.record(&Outcome::Status(400, format!("reason {i}")), "u");
+            let reason = format!(
+                "reason {}",
+                char::from(b'a' + (i % 26) as u8)
+                    .to_string()
+                    .repeat(i / 26 + 1)
+            );
+            log.record(&Outcome::Status(400, reason), "u");
         }
         assert_eq!(log.seen_reasons.len(), REMEMBERED_REASONS);
     }
