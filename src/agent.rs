@@ -2,6 +2,7 @@
 //! scrapes run one after the other) and the agent's own metrics.
 
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::collector::{Context, Scraper};
 use crate::config::Config;
@@ -11,6 +12,9 @@ pub struct Agent {
     pub node: String,
     scrape: Mutex<ScrapeState>,
     pub metrics: AgentMetrics,
+    /// When the agent started and when `/metrics` was last scraped (push `fallback` mode).
+    started: Instant,
+    last_scrape: Mutex<Option<Instant>>,
 }
 
 struct ScrapeState {
@@ -36,7 +40,26 @@ impl Agent {
                 text: String::with_capacity(64 * 1024),
             }),
             metrics,
+            started: Instant::now(),
+            last_scrape: Mutex::new(None),
         }
+    }
+
+    /// Notes that `/metrics` was scraped (not called for the push loop's own scrapes).
+    pub fn record_scrape(&self) {
+        *self
+            .last_scrape
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now());
+    }
+
+    /// Time since the last scrape of `/metrics`, or since the start when there was none.
+    pub fn since_last_scrape(&self) -> Duration {
+        let last = *self
+            .last_scrape
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        last.unwrap_or(self.started).elapsed()
     }
 
     /// Scrapes every collector and hands the exposition text (collectors, then the agent's own

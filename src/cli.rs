@@ -97,6 +97,27 @@ const VALUE_FLAGS: &[(&str, Apply)] = &[
         c.node = Some(v.to_string());
         Ok(())
     }),
+    ("--push.url", |c, v| {
+        c.push.url = if v.is_empty() {
+            None
+        } else {
+            Some(v.to_string())
+        };
+        Ok(())
+    }),
+    ("--push.job", |c, v| {
+        c.push.job = v.to_string();
+        Ok(())
+    }),
+    ("--push.interval", |c, v| {
+        c.push.interval = Seconds::parse(v)?;
+        Ok(())
+    }),
+    ("--push.mode", |c, v| {
+        c.push.mode = crate::push::PushMode::parse(v)
+            .ok_or_else(|| format!("invalid mode {v:?} (always, fallback)"))?;
+        Ok(())
+    }),
 ];
 
 impl Cli {
@@ -274,6 +295,40 @@ mod tests {
             .apply(&mut config)
             .unwrap_err();
         assert!(err.contains("auto, on, off"), "{err}");
+    }
+
+    #[test]
+    fn push_flags() {
+        let mut config = Config::default();
+        parse(&[
+            "--push.url=http://gw:9091",
+            "--push.job",
+            "pis",
+            "--push.interval=30s",
+            "--push.mode=fallback",
+        ])
+        .unwrap()
+        .apply(&mut config)
+        .unwrap();
+        assert_eq!(config.push.url.as_deref(), Some("http://gw:9091"));
+        assert_eq!(config.push.job, "pis");
+        assert_eq!(
+            config.push.interval,
+            Seconds(std::time::Duration::from_secs(30))
+        );
+        assert_eq!(config.push.mode, crate::push::PushMode::Fallback);
+        for (flag, expected) in [
+            ("--push.mode=sometimes", "--push.mode: invalid mode"),
+            ("--push.url=gw:9091", "push.url"),
+            ("--push.interval=0s", "push.interval"),
+            ("--push.job=", "push.job"),
+        ] {
+            let err = parse(&["--push.url=http://gw:9091", flag])
+                .unwrap()
+                .apply(&mut Config::default())
+                .unwrap_err();
+            assert!(err.contains(expected), "{flag}: {err}");
+        }
     }
 
     #[test]

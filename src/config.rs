@@ -30,6 +30,8 @@ pub struct Config {
     pub netdev: NetdevConfig,
     pub textfile: TextfileConfig,
     pub pi: PiConfig,
+    /// Pushgateway push (docs/push.md); off unless `push.url` is set.
+    pub push: crate::push::PushConfig,
 }
 
 impl Default for Config {
@@ -45,6 +47,7 @@ impl Default for Config {
             netdev: NetdevConfig::default(),
             textfile: TextfileConfig::default(),
             pi: PiConfig::default(),
+            push: crate::push::PushConfig::default(),
         }
     }
 }
@@ -377,6 +380,7 @@ impl Config {
                 "filesystem.mount_timeout: must be more than 0".into(),
             ));
         }
+        self.push.validate().map_err(ConfigError::value)?;
         for name in self.collectors.keys() {
             if crate::collector::spec(name).is_none() {
                 let known: Vec<_> = crate::collector::COLLECTORS
@@ -528,13 +532,31 @@ fn blank_strings_and_comments(text: &str) -> String {
     out
 }
 
+/// The line without a `//` comment; a `//` inside a string (a URL) is not one.
+fn strip_comment(line: &str) -> &str {
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut previous = ' ';
+    for (index, c) in line.char_indices() {
+        match (in_string, escaped, c) {
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (_, false, '"') => in_string = !in_string,
+            (false, _, '/') if previous == '/' => return &line[..index - 1],
+            _ => {}
+        }
+        previous = c;
+    }
+    line
+}
+
 /// Finds `key:` of a validation message ("filesystem.mount_timeout: ...") in the text, so the
 /// error can point at a line and column.
 fn locate_key(text: &str, message: &str) -> Option<(usize, usize)> {
     let path = message.split(':').next()?;
     let key = path.rsplit('.').next()?;
     for (index, line) in text.lines().enumerate() {
-        let code = line.split("//").next().unwrap_or("");
+        let code = strip_comment(line);
         if let Some(col) = code.find(key) {
             let after = code[col + key.len()..].trim_start();
             let before_ok = col == 0
@@ -602,6 +624,15 @@ mod tests {
             ("(log_level: loud)", "loud"),
             ("(node: 42)", "node"),
             ("(node: \"\")", "node: must not be empty"),
+            (
+                "(push: (url: \"http://gw:9091\", interval: \"0s\"))",
+                "push.interval: must be more than 0",
+            ),
+            ("(push: (url: \"http://gw\", mode: sometimes))", "sometimes"),
+            (
+                "(push: (url: \"http://gw\", passwd: \"x\"))",
+                "unknown key `passwd`",
+            ),
         ];
         for (text, expected) in cases {
             let err = Config::from_ron(text, Some(Path::new("c.ron")))
@@ -656,6 +687,37 @@ mod tests {
         );
         let err = Config::from_ron("(pi: (enabled: maybe))", None).unwrap_err();
         assert!(err.to_string().contains("maybe"), "{err}");
+    }
+
+    #[test]
+    fn push_section_parses() {
+        let config = Config::from_ron(
+            r#"(push: (url: "https://gw:9091", job: "pis", grouping: {"site": "home"},
+               interval: "30s", mode: fallback, fallback_after: "5m",
+               basic_auth: (username: "pi", password_file: "/etc/pimetrics/push.pw"),
+               ca_file: "/etc/pimetrics/ca.pem", delete_on_shutdown: false))"#,
+            None,
+        )
+        .unwrap();
+        let push = &config.push;
+        assert_eq!(push.url.as_deref(), Some("https://gw:9091"));
+        assert_eq!(push.grouping.get("site").map(String::as_str), Some("home"));
+        assert_eq!(push.mode, crate::push::PushMode::Fallback);
+        assert_eq!(push.fallback_after, Seconds(Duration::from_secs(300)));
+        assert_eq!(push.basic_auth.as_ref().unwrap().username, "pi");
+        assert!(!push.delete_on_shutdown);
+        assert_eq!(push.timeout, Seconds(Duration::from_secs(10)));
+        assert_eq!(Config::from_ron(&config.to_ron(), None).unwrap(), config);
+    }
+
+    #[test]
+    fn comments_end_at_double_slash_outside_strings() {
+        assert_eq!(strip_comment("a: 1, // note"), "a: 1, ");
+        assert_eq!(
+            strip_comment("url: \"http://gw\", // x"),
+            "url: \"http://gw\", "
+        );
+        assert_eq!(strip_comment("s: \"a\\\"//b\""), "s: \"a\\\"//b\"");
     }
 
     #[test]

@@ -122,7 +122,10 @@ fn handle(request: Request, agent: &Agent) {
                 .with_header(header("Allow", "GET, HEAD"));
             (405, response)
         }
-        (Some("/metrics"), true) => (200, metrics_response(&request, agent)),
+        (Some("/metrics"), true) => {
+            agent.record_scrape();
+            (200, metrics_response(&request, agent))
+        }
         (Some("/-/healthy"), true) => (200, text_response(200, "Healthy.\n")),
         (Some(_), true) => (200, landing_page(agent)),
     };

@@ -8,6 +8,7 @@ pub mod exposition;
 pub mod http;
 pub mod logging;
 pub mod pi;
+pub mod push;
 pub mod roots;
 pub mod selfmetrics;
 pub mod signals;
@@ -25,6 +26,12 @@ pub fn run(config: &Config) -> Result<(), String> {
     let addrs = config::parse_listen_address(&config.listen_address)?;
     let listener = http::bind(&addrs).map_err(|err| err.to_string())?;
     let agent = Arc::new(Agent::new(config));
+    // Before the server starts, so a bad secret file stops the start-up with nothing running.
+    let pusher = if config.push.enabled() {
+        Some(push::Pusher::start(Arc::clone(&agent), &config.push)?)
+    } else {
+        None
+    };
     let server = http::HttpServer::start(listener, Arc::clone(&agent))
         .map_err(|err| format!("cannot start HTTP server: {err}"))?;
     log::info!(
@@ -37,6 +44,9 @@ pub fn run(config: &Config) -> Result<(), String> {
     let signal = signals.wait();
     log::info!("{signal}: stopping");
     server.stop();
+    if let Some(pusher) = pusher {
+        pusher.stop();
+    }
     log::info!("stopped");
     Ok(())
 }
