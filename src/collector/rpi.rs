@@ -33,10 +33,12 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     }
     let sysfs = SysfsFiles::find(ctx.roots);
     let client = open_client(ctx);
+    let gencmd_client = open_gencmd_client(ctx);
     Setup::Ready(Box::new(RpiCollector::assemble(
         out,
         board,
         client,
+        gencmd_client,
         sysfs,
         settings.pmic_interval.0,
     )))
@@ -48,13 +50,14 @@ impl RpiCollector {
         out: &mut Exposition,
         mut board: Board,
         client: Result<Client, String>,
+        gencmd_client: Option<Client>,
         sysfs: SysfsFiles,
         pmic_interval: Duration,
     ) -> RpiCollector {
         let families = Families::register(out);
         let mut errors = ErrorCounts::default();
         let mut probe = Probe::default();
-        let mut pmic = None;
+        let pmic;
         let mut open_problem = None;
         match client {
             Ok(mut client) => {
@@ -64,7 +67,7 @@ impl RpiCollector {
                         fill_revision(&mut board, code);
                     }
                 }
-                pmic = Pmic::probe(&mut client, pmic_interval);
+                pmic = Pmic::probe(Some(&mut client), gencmd_client, pmic_interval);
                 if probe.any_answer() || pmic.is_some() {
                     probe.client = Some(client);
                 } else {
@@ -78,7 +81,10 @@ impl RpiCollector {
                     ));
                 }
             }
-            Err(problem) => open_problem = Some(problem),
+            Err(problem) => {
+                pmic = Pmic::probe(None, gencmd_client, pmic_interval);
+                open_problem = Some(problem);
+            }
         }
         let sources = Sources::choose(&probe, &sysfs, pmic.is_some());
         log_summary(&board, &probe, &sources, open_problem.as_deref(), &sysfs);
@@ -106,6 +112,28 @@ fn open_client(ctx: &Context) -> Result<Client, String> {
     match crate::pi::open_mailbox(&ctx.roots.dev("vcio"), replay) {
         Ok(mailbox) => Ok(Client::new(mailbox)),
         Err(err) => Err(err.advice()),
+    }
+}
+
+/// Newer kernels have /dev/vcio_gencmd, which takes only text commands: a unit can grant it
+/// alone. When it is there (and no replay is configured), the PMIC is read through it.
+fn open_gencmd_client(ctx: &Context) -> Option<Client> {
+    if ctx.config.pi.mailbox_replay.is_some() {
+        return None;
+    }
+    let path = ctx.roots.dev("vcio_gencmd");
+    if !path.exists() {
+        return None;
+    }
+    match crate::pi::vcio::Vcio::open(&path) {
+        Ok(device) => Some(Client::new(Box::new(device))),
+        Err(err) => {
+            log::info!(
+                "rpi: cannot open {}: {err}; text commands go through vcio",
+                path.display()
+            );
+            None
+        }
     }
 }
 
@@ -335,25 +363,43 @@ struct Pmic {
     interval: Duration,
     read_at: Instant,
     rails: Vec<gencmd::Rail>,
+    /// /dev/vcio_gencmd, when it answered; otherwise the main mailbox is used.
+    gencmd_client: Option<Client>,
 }
 
 impl Pmic {
-    /// Reads once: boards without a PMIC answer "Command not registered".
-    fn probe(client: &mut Client, interval: Duration) -> Option<Pmic> {
-        let text = client.gencmd("pmic_read_adc").ok()?;
+    /// Reads once, through /dev/vcio_gencmd when it answers, else the main mailbox: boards
+    /// without a PMIC answer "Command not registered".
+    fn probe(
+        main: Option<&mut Client>,
+        gencmd_client: Option<Client>,
+        interval: Duration,
+    ) -> Option<Pmic> {
+        let mut dedicated = gencmd_client;
+        let text = match dedicated.as_mut().map(|c| c.gencmd("pmic_read_adc")) {
+            Some(Ok(text)) => text,
+            _ => {
+                dedicated = None;
+                main?.gencmd("pmic_read_adc").ok()?
+            }
+        };
         let rails = gencmd::parse_pmic(&text);
         (!rails.is_empty()).then(|| Pmic {
             interval,
             read_at: Instant::now(),
             rails,
+            gencmd_client: dedicated,
         })
     }
 
-    fn refresh(&mut self, client: &mut Client, errors: &mut ErrorCounts) {
+    fn refresh(&mut self, main: Option<&mut Client>, errors: &mut ErrorCounts) {
         if self.read_at.elapsed() < self.interval {
             return;
         }
         self.read_at = Instant::now();
+        let Some(client) = self.gencmd_client.as_mut().or(main) else {
+            return;
+        };
         match client.gencmd("pmic_read_adc") {
             Ok(text) => self.rails = gencmd::parse_pmic(&text),
             Err(_) => {
@@ -837,15 +883,15 @@ impl Collector for RpiCollector {
                     Err(_) => errors.add(tag),
                 }
             }
-            if let Some(pmic) = pmic.as_mut() {
-                pmic.refresh(client, errors);
-                for rail in &pmic.rails {
-                    if let Some(volts) = rail.volts {
-                        out.sample(f.pmic_volts, &[&rail.name], volts);
-                    }
-                    if let Some(amperes) = rail.amperes {
-                        out.sample(f.pmic_amperes, &[&rail.name], amperes);
-                    }
+        }
+        if let Some(pmic) = pmic.as_mut() {
+            pmic.refresh(probe.client.as_mut(), errors);
+            for rail in &pmic.rails {
+                if let Some(volts) = rail.volts {
+                    out.sample(f.pmic_volts, &[&rail.name], volts);
+                }
+                if let Some(amperes) = rail.amperes {
+                    out.sample(f.pmic_amperes, &[&rail.name], amperes);
                 }
             }
         }
@@ -962,6 +1008,7 @@ mod tests {
             &mut out,
             pi5_board(),
             Ok(client),
+            None,
             SysfsFiles::default(),
             Duration::from_secs(3600),
         );
@@ -991,6 +1038,41 @@ mod tests {
     }
 
     #[test]
+    fn pmic_is_read_through_vcio_gencmd_when_vcio_is_not_there() {
+        // A unit that grants only /dev/vcio_gencmd: the main mailbox fails to open.
+        let (gencmd_only, calls) = pi5(0, 0);
+        let mut out = Exposition::new("n");
+        let mut collector = RpiCollector::assemble(
+            &mut out,
+            pi5_board(),
+            Err("no /dev/vcio".into()),
+            Some(gencmd_only),
+            SysfsFiles::default(),
+            Duration::ZERO,
+        );
+        collector.update(&mut out).unwrap();
+        let mut text = String::new();
+        out.render(&mut text);
+        assert!(
+            text.contains("rpi_pmic_volts{node=\"n\",rail=\"EXT5V\"} 5.14158\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rpi_pmic_amperes{node=\"n\",rail=\"VDD_CORE\"} "),
+            "{text}"
+        );
+        assert!(
+            !text.contains("rpi_clock_set_hertz"),
+            "no other firmware values without vcio"
+        );
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "probe, then one read per scrape at interval 0"
+        );
+    }
+
+    #[test]
     fn a_tag_failing_at_scrape_time_costs_one_value() {
         // get_temperature answers when probed, then the firmware starts rejecting it.
         let (client, _) = pi5(Tag::Temperature.id(), 1);
@@ -999,6 +1081,7 @@ mod tests {
             &mut out,
             pi5_board(),
             Ok(client),
+            None,
             SysfsFiles::default(),
             Duration::from_secs(3600),
         );
@@ -1025,6 +1108,7 @@ mod tests {
             &mut out,
             pi5_board(),
             Ok(Client::new(Box::new(Replay::default()))),
+            None,
             SysfsFiles::default(),
             Duration::from_secs(30),
         );
