@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use prometheus::{Encoder, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 pub struct AgentMetrics {
     registry: Registry,
@@ -57,13 +57,10 @@ impl AgentMetrics {
         &self.registry
     }
 
-    /// Appends the agent's metrics in text format to `out`.
+    /// Appends the agent's metrics in text format to `out`, straight into the scrape buffer.
     pub fn render(&self, out: &mut String) {
-        let mut bytes = Vec::new();
-        if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut bytes) {
+        if let Err(err) = TextEncoder::new().encode_utf8(&self.registry.gather(), out) {
             log::error!("cannot encode agent metrics: {err}");
-            return;
         }
-        out.push_str(&String::from_utf8_lossy(&bytes));
     }
 }
