@@ -32,6 +32,8 @@ pub struct Config {
     pub pi: PiConfig,
     /// Pushgateway push (docs/push.md); off unless `push.url` is set.
     pub push: crate::push::PushConfig,
+    /// Prometheus remote write (docs/remote-write.md); off unless `remote_write.url` is set.
+    pub remote_write: crate::remote_write::RemoteWriteConfig,
 }
 
 impl Default for Config {
@@ -48,6 +50,7 @@ impl Default for Config {
             textfile: TextfileConfig::default(),
             pi: PiConfig::default(),
             push: crate::push::PushConfig::default(),
+            remote_write: crate::remote_write::RemoteWriteConfig::default(),
         }
     }
 }
@@ -381,6 +384,7 @@ impl Config {
             ));
         }
         self.push.validate().map_err(ConfigError::value)?;
+        self.remote_write.validate().map_err(ConfigError::value)?;
         for name in self.collectors.keys() {
             if crate::collector::spec(name).is_none() {
                 let known: Vec<_> = crate::collector::COLLECTORS

@@ -9,6 +9,7 @@ pub mod http;
 pub mod logging;
 pub mod pi;
 pub mod push;
+pub mod remote_write;
 pub mod roots;
 pub mod selfmetrics;
 pub mod signals;
