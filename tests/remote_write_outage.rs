@@ -1,0 +1,159 @@
+//! The receiver goes away for 60 s (longer than any timeout or backoff), and during the outage
+//! the writer process is SIGKILLed and started again on the same disk buffer. Afterwards
+//! Prometheus holds a sample for every interval step across the outage; the only hole is the
+//! second or two the process was dead.
+//!
+//! The writer process is this test binary run again (`writer_process`, ignored unless started
+//! so): a real agent (loadavg and meminfo collectors, through the temporary text adapter) plus
+//! a `rw_test_tick` series whose value is the collection's timestamp, written every second.
+
+mod common;
+mod remote_write_support;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pimetrics::agent::Agent;
+use pimetrics::config::{Config, Seconds};
+use pimetrics::remote_write::text_source::AgentTextSource;
+use pimetrics::remote_write::{now_ms, RemoteWriter, SampleSink, SampleSource};
+use remote_write_support::*;
+
+const CHILD_ENV: &str = "PIMETRICS_RW_CHILD";
+const NODE: &str = "rw-outage";
+const STEP_MS: i64 = 1000;
+
+/// The agent's samples, then the tick.
+struct AgentAndTicks {
+    agent: AgentTextSource,
+    ticks: Ticks,
+}
+
+impl SampleSource for AgentAndTicks {
+    fn collect(&mut self, timestamp_ms: i64, out: &mut SampleSink<'_>) {
+        self.agent.collect(timestamp_ms, out);
+        self.ticks.collect(timestamp_ms, out);
+    }
+}
+
+/// Not a test by itself: the writer process that the outage test starts, kills, restarts.
+#[test]
+#[ignore = "started by remote_write_survives_an_outage_and_a_sigkill"]
+fn writer_process() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let (url, buffer_dir) = spec.split_once('|').expect("url|buffer_dir");
+    let mut agent_config = Config {
+        node: Some(NODE.to_string()),
+        ..Config::default()
+    };
+    for spec in pimetrics::collector::COLLECTORS {
+        let on = matches!(spec.name, "loadavg" | "meminfo");
+        agent_config.collectors.insert(spec.name.to_string(), on);
+    }
+    let agent = Arc::new(Agent::new(&agent_config));
+    let mut config = config(url, "1s");
+    config.buffer_dir = Some(buffer_dir.into());
+    config.flush_interval = Seconds::parse("0s").unwrap();
+    let source = AgentAndTicks {
+        agent: AgentTextSource { agent },
+        ticks: Ticks::new(NODE),
+    };
+    let writer = RemoteWriter::new(&config, source).expect("writer");
+    println!("writer started");
+    run_for(writer, Duration::from_secs(600));
+}
+
+fn start_writer(url: &str, buffer_dir: &std::path::Path) -> common::Proc {
+    let mut command = Command::new(std::env::current_exe().expect("the test binary"));
+    command
+        .args(["writer_process", "--exact", "--ignored", "--nocapture"])
+        .env(CHILD_ENV, format!("{url}|{}", buffer_dir.display()));
+    common::Proc::spawn("writer process", &mut command)
+}
+
+/// Timestamps (ms) of the tick samples Prometheus holds.
+fn held_ticks(receiver: &Receiver) -> Vec<i64> {
+    receiver
+        .raw(
+            &format!("rw_test_tick{{kind=\"ts\",node=\"{NODE}\"}}"),
+            "15m",
+        )
+        .first()
+        .map(|(_, values)| values.iter().map(|(ts, _)| *ts).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn remote_write_survives_an_outage_and_a_sigkill() {
+    let dir = common::tempdir();
+    let Some(mut receiver) = Receiver::start(dir.path(), "remote write outage") else {
+        return;
+    };
+    let buffer_dir = dir.path().join("buffer");
+    let url = receiver.write_url();
+    let first = start_writer(&url, &buffer_dir);
+    common::eventually(Duration::from_secs(30), || {
+        (held_ticks(&receiver).len() >= 3).then_some(())
+    })
+    .expect("the first samples arrive");
+
+    receiver.stop();
+    let down_ms = now_ms();
+    let down = Instant::now();
+    std::thread::sleep(Duration::from_secs(20));
+    let (status, _) = first.stop_with(libc::SIGKILL, Duration::from_secs(10));
+    assert!(status.is_some(), "the writer process did not die");
+    let killed_ms = now_ms();
+    let second = start_writer(&url, &buffer_dir);
+    std::thread::sleep(Duration::from_secs(60).saturating_sub(down.elapsed()));
+    receiver.restart();
+    let up_ms = now_ms();
+
+    // The backlog (60 records) goes out at 10 requests per second, behind the new ones.
+    let drained = common::eventually(Duration::from_secs(40), || {
+        let held = held_ticks(&receiver);
+        let covered = held
+            .iter()
+            .filter(|&&ts| ts > down_ms && ts < up_ms)
+            .count();
+        (covered as i64 >= (up_ms - down_ms) / STEP_MS - 3 && held.last() > Some(&(up_ms + 3000)))
+            .then_some(held)
+    });
+    drop(second);
+    let held = drained.unwrap_or_else(|| {
+        panic!(
+            "the backlog did not arrive; Prometheus holds {:?}",
+            held_ticks(&receiver)
+        )
+    });
+    assert!(
+        held[0] < down_ms - 2 * STEP_MS,
+        "samples from before the outage"
+    );
+    let holes = gaps(&held, STEP_MS, STEP_MS / 2);
+    eprintln!(
+        "{} samples from {} to {}; outage {down_ms}..{up_ms}, killed at {killed_ms}; holes {holes:?}",
+        held.len(),
+        held[0],
+        held[held.len() - 1]
+    );
+    // One hole: the time the process was dead (killed, started again, first collection).
+    assert!(holes.len() <= 1, "holes {holes:?} in {held:?}");
+    for (at, length) in &holes {
+        assert!(
+            (*at - killed_ms).abs() < 3 * STEP_MS && *length < 5 * STEP_MS,
+            "a hole of {length} ms at {at} (killed at {killed_ms})"
+        );
+    }
+    // The agent's own series came through the same collections.
+    let load = receiver.raw(&format!("node_load1{{node=\"{NODE}\"}}"), "15m");
+    assert_eq!(load.len(), 1, "{load:?}");
+    let load_ts: Vec<i64> = load[0].1.iter().map(|(ts, _)| *ts).collect();
+    assert!(
+        held.iter().all(|ts| load_ts.binary_search(ts).is_ok()),
+        "node_load1 has the same timestamps as the ticks"
+    );
+}
