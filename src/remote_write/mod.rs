@@ -173,7 +173,20 @@ impl<S: SampleSource + Send> RemoteWriter<S> {
                 () = sleep_until(next_send), if idle => {}
             }
         }
-        drop(in_flight);
+        // A request in flight finishes (bounded): cancelled, it might have arrived anyway
+        // and would be sent again.
+        if let Some(mut sending) = in_flight.take() {
+            if let Ok(outcome) = tokio::time::timeout(self.timeout, sending.request.as_mut()).await
+            {
+                self.finish_send(
+                    sending.id,
+                    sending.samples,
+                    outcome,
+                    &mut failures,
+                    &mut last_failure,
+                );
+            }
+        }
         self.shutdown().await;
     }
 

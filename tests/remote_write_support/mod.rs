@@ -13,6 +13,9 @@ use serde_json::Value;
 
 use crate::common::*;
 
+/// A series' labels and its (timestamp ms, value) samples.
+pub type RawSeries = (Vec<(String, String)>, Vec<(i64, f64)>);
+
 /// A Prometheus receiving remote write on a loopback port, its data kept in `dir`.
 pub struct Receiver {
     pub proc: Option<Proc>,
@@ -96,11 +99,7 @@ impl Receiver {
 
     /// Raw samples (timestamp ms, value) of each series matching `selector` in the last
     /// `range`, with the series' labels.
-    pub fn raw(
-        &self,
-        selector: &str,
-        range: &str,
-    ) -> Vec<(Vec<(String, String)>, Vec<(i64, f64)>)> {
+    pub fn raw(&self, selector: &str, range: &str) -> Vec<RawSeries> {
         let body = self.api(&format!("{selector}[{range}]"));
         body["data"]["result"]
             .as_array()
