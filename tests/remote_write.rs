@@ -57,14 +57,17 @@ fn samples_arrive_with_their_labels_and_timestamps_then_go_stale() {
     };
     let node = "rw-a";
     let mut config = config(&receiver.write_url(), "500ms");
-    // Two records left in a disk buffer "from before": the same series and timestamp with two
-    // values. Prometheus takes the first and refuses the second with a 400, which must be
+    // Records left in a disk buffer "from before". The same series and timestamp with two
+    // values: Prometheus takes the first and refuses the second with a 400, which must be
     // dropped and counted, never retried, and must not hold up the rest.
     let buffer_dir = dir.path().join("buffer");
     let conflict_ts = now_ms() - 60_000;
     let (mut buffer, _) = Buffer::on_disk(&buffer_dir, 1 << 20, i64::MAX).unwrap();
     buffer.push(conflict_record(1.0, conflict_ts));
     buffer.push(conflict_record(2.0, conflict_ts));
+    // Older than the receiver's 1 h out-of-order window: Prometheus 2.42 answers 500 "too old
+    // sample", which never gets better; dropped and counted, not retried.
+    buffer.push(conflict_record(3.0, now_ms() - 2 * 3600 * 1000));
     buffer.flush().unwrap();
     drop(buffer);
     config.buffer_dir = Some(buffer_dir.clone());
@@ -110,11 +113,16 @@ fn samples_arrive_with_their_labels_and_timestamps_then_go_stale() {
     // The conflicting record: first value kept, second refused once and dropped.
     let conflict = receiver.raw("rw_test_conflict", "10m");
     assert_eq!(conflict[0].1, vec![(conflict_ts, 1.0)]);
-    assert_eq!(stats.samples_failed.load(Relaxed), 1);
+    assert_eq!(stats.samples_failed.load(Relaxed), 2);
     assert_eq!(stats.requests[1].load(Relaxed), 1, "one 4xx, not retried");
+    assert_eq!(
+        stats.requests[3].load(Relaxed),
+        1,
+        "one 5xx (too old), not retried"
+    );
     let text = metrics_text(&stats, node);
     assert!(
-        text.contains("pimetrics_remote_write_samples_total{node=\"rw-a\",result=\"failed\"} 1\n"),
+        text.contains("pimetrics_remote_write_samples_total{node=\"rw-a\",result=\"failed\"} 2\n"),
         "{text}"
     );
     // Two ticks per collection, rw_test_gone 3 times and its marker, the markers at shutdown,

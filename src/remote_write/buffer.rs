@@ -581,6 +581,19 @@ mod tests {
     }
 
     #[test]
+    fn records_sent_before_the_flush_never_touch_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut buffer, _) = Buffer::on_disk(dir.path(), 1 << 20, i64::MAX).unwrap();
+        for ts in 0..10 {
+            buffer.push(record(ts, 300));
+            let taken = buffer.oldest().unwrap();
+            assert!(buffer.remove(taken.id));
+        }
+        buffer.flush().unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
     fn a_torn_tail_costs_only_itself() {
         let dir = tempfile::tempdir().unwrap();
         let (mut buffer, _) = Buffer::on_disk(dir.path(), 1 << 20, i64::MAX).unwrap();

@@ -14,6 +14,8 @@ use super::config::RemoteWriteConfig;
 
 /// How much of an error answer is kept for the log.
 const MAX_REASON_CHARS: usize = 300;
+/// Prometheus' error text for a sample older than its out-of-order window.
+const TOO_OLD_SAMPLE: &str = "too old sample";
 /// A Retry-After longer than this is capped (a receiver asking for a day is not obeyed).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
@@ -48,6 +50,9 @@ impl Outcome {
             Outcome::Retry { reason, .. } if reason.starts_with("HTTP 429") => "http_429",
             Outcome::Retry { reason, .. } if reason.starts_with("HTTP ") => "http_5xx",
             Outcome::Retry { .. } => "error",
+            Outcome::Refused {
+                status: 500..=599, ..
+            } => "http_5xx",
             Outcome::Refused { .. } => "http_4xx",
         }
     }
@@ -180,7 +185,15 @@ fn classify(status: StatusCode, reason: String, after: Option<Duration>) -> Outc
     } else {
         format!("HTTP {code}: {reason}")
     };
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+    if status == StatusCode::INTERNAL_SERVER_ERROR && reason.contains(TOO_OLD_SAMPLE) {
+        // Prometheus before 2.49 answers a sample older than its out-of-order window with a
+        // 500 (prometheus/prometheus#13334, fixed to 400 by #13335). It never gets younger:
+        // retrying would block everything behind it until the age cap.
+        Outcome::Refused {
+            status: code,
+            reason: described,
+        }
+    } else if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         Outcome::Retry {
             reason: described,
             after,
@@ -321,6 +334,15 @@ mod tests {
         assert!(matches!(ok(400), Outcome::Refused { status: 400, .. }));
         assert!(matches!(ok(404), Outcome::Refused { status: 404, .. }));
         assert!(matches!(ok(401), Outcome::Refused { .. }));
+        let too_old = classify(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "too old sample".into(),
+            None,
+        );
+        assert!(matches!(too_old, Outcome::Refused { status: 500, .. }));
+        assert_eq!(too_old.label(), "http_5xx");
+        let other = classify(StatusCode::INTERNAL_SERVER_ERROR, "disk full".into(), None);
+        assert!(matches!(other, Outcome::Retry { .. }));
     }
 
     #[test]
