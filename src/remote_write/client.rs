@@ -186,8 +186,9 @@ fn classify(status: StatusCode, reason: String, after: Option<Duration>) -> Outc
         format!("HTTP {code}: {reason}")
     };
     if status == StatusCode::INTERNAL_SERVER_ERROR && reason.contains(TOO_OLD_SAMPLE) {
-        // Prometheus before 2.49 answers a sample older than its out-of-order window with a
-        // 500 (prometheus/prometheus#13334, fixed to 400 by #13335). It never gets younger:
+        // Older Prometheus (2.42 in Debian bookworm) answers a sample older than its
+        // out-of-order window with a 500 (prometheus/prometheus#13334, a 400 since #13335).
+        // It never gets younger:
         // retrying would block everything behind it until the age cap.
         Outcome::Refused {
             status: code,
