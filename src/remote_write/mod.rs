@@ -358,6 +358,24 @@ fn jitter_unit() -> f64 {
 mod tests {
     use super::*;
 
+    struct Nothing;
+
+    impl SampleSource for Nothing {
+        fn collect(&mut self, _: i64, _: &mut SampleSink<'_>) {}
+    }
+
+    /// `run` can be given to `tokio::spawn` (a Send + 'static future).
+    #[test]
+    fn the_writer_can_be_spawned() {
+        fn spawnable<F: Future<Output = ()> + Send + 'static>(_: F) {}
+        let config = RemoteWriteConfig {
+            url: Some("http://127.0.0.1:9/api/v1/write".into()),
+            ..RemoteWriteConfig::default()
+        };
+        let writer = RemoteWriter::new(&config, Nothing).unwrap();
+        spawnable(writer.run(std::future::pending()));
+    }
+
     #[test]
     fn backoff_grows_and_is_capped() {
         assert_eq!(backoff(1, 1.0), Duration::from_millis(500));
