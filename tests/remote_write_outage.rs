@@ -4,8 +4,10 @@
 //! second or two the process was dead.
 //!
 //! The writer process is this test binary run again (`writer_process`, ignored unless started
-//! so): a real agent (loadavg and meminfo collectors, through the temporary text adapter) plus
-//! a `rw_test_tick` series whose value is the collection's timestamp, written every second.
+//! so): the real agent (collect thread with the loadavg and meminfo collectors, its own
+//! metrics) with remote write started as the agent starts it (`RemoteWrite::start`), every
+//! second, disk buffer, `flush_interval: "0s"`. Its collection timestamps are the ones of
+//! `node_load1`.
 
 mod common;
 mod remote_write_support;
@@ -16,26 +18,12 @@ use std::time::{Duration, Instant};
 
 use pimetrics::agent::Agent;
 use pimetrics::config::{Config, Seconds};
-use pimetrics::remote_write::text_source::AgentTextSource;
-use pimetrics::remote_write::{now_ms, RemoteWriter, SampleSink, SampleSource};
+use pimetrics::remote_write::{now_ms, RemoteWrite};
 use remote_write_support::*;
 
 const CHILD_ENV: &str = "PIMETRICS_RW_CHILD";
 const NODE: &str = "rw-outage";
 const STEP_MS: i64 = 1000;
-
-/// The agent's samples, then the tick.
-struct AgentAndTicks {
-    agent: AgentTextSource,
-    ticks: Ticks,
-}
-
-impl SampleSource for AgentAndTicks {
-    fn collect(&mut self, timestamp_ms: i64, out: &mut SampleSink<'_>) {
-        self.agent.collect(timestamp_ms, out);
-        self.ticks.collect(timestamp_ms, out);
-    }
-}
 
 /// Not a test by itself: the writer process that the outage test starts, kills, restarts.
 #[test]
@@ -53,17 +41,20 @@ fn writer_process() {
         let on = matches!(spec.name, "loadavg" | "meminfo");
         agent_config.collectors.insert(spec.name.to_string(), on);
     }
-    let agent = Arc::new(Agent::new(&agent_config));
     let mut config = config(url, "1s");
     config.buffer_dir = Some(buffer_dir.into());
     config.flush_interval = Seconds::parse("0s").unwrap();
-    let source = AgentAndTicks {
-        agent: AgentTextSource { agent },
-        ticks: Ticks::new(NODE),
-    };
-    let writer = RemoteWriter::new(&config, source).expect("writer");
-    println!("writer started");
-    run_for(writer, Duration::from_secs(600));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let agent = Arc::new(Agent::start(&agent_config).expect("the agent"));
+        let _writer = RemoteWrite::start(agent, &config).expect("remote write");
+        println!("writer started");
+        // Until SIGKILL.
+        tokio::time::sleep(Duration::from_secs(600)).await;
+    });
 }
 
 fn start_writer(url: &str, buffer_dir: &std::path::Path) -> common::Proc {
@@ -148,12 +139,9 @@ fn remote_write_survives_an_outage_and_a_sigkill() {
             "a hole of {length} ms at {at} (killed at {killed_ms})"
         );
     }
-    // The agent's own series came through the same collections.
-    let load = receiver.raw(&format!("node_load1{{node=\"{NODE}\"}}"), "15m");
-    assert_eq!(load.len(), 1, "{load:?}");
-    let load_ts: Vec<i64> = load[0].1.iter().map(|(ts, _)| *ts).collect();
-    assert!(
-        held.iter().all(|ts| load_ts.binary_search(ts).is_ok()),
-        "node_load1 has the same timestamps as the ticks"
-    );
+    // The agent's own metrics came along, with the same timestamps.
+    let build = receiver.raw(&format!("pimetrics_build_info{{node=\"{NODE}\"}}"), "15m");
+    assert_eq!(build.len(), 1, "{build:?}");
+    let build_ts: Vec<i64> = build[0].1.iter().map(|(ts, _)| *ts).collect();
+    assert_eq!(build_ts, held);
 }

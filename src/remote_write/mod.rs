@@ -1,8 +1,8 @@
 //! Prometheus remote write 1.0 with a bounded buffer (docs/remote-write.md).
 //!
-//! One async task (`RemoteWriter::run`), meant for the agent's tokio current-thread runtime:
-//! every `interval` it collects from its `SampleSource` into one record (series.rs) and puts it
-//! in the buffer (buffer.rs: memory, or segments on disk written in batches); meanwhile it
+//! One async task (`RemoteWriter::run`; `RemoteWrite::start` spawns it on the agent's runtime):
+//! every `interval` it collects (from the agent's collect thread, or any `SampleSource`) into
+//! one record (series.rs) and puts it in the buffer (buffer.rs: memory, or segments on disk written in batches); meanwhile it
 //! sends the oldest record, one request at a time, so samples of a series arrive in time
 //! order. 5xx, 429 and no answer are retried with backoff (Retry-After honoured), other 4xx
 //! are dropped and counted; a backlog goes out at most `backlog_requests_per_second`. On stop:
@@ -15,12 +15,11 @@ pub mod config;
 pub mod metrics;
 pub mod proto;
 pub mod series;
-pub mod text_source;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::{sleep_until, Instant};
@@ -29,7 +28,10 @@ pub use buffer::{Buffer, Record};
 pub use client::{Outcome, Sender};
 pub use config::RemoteWriteConfig;
 pub use metrics::{RemoteWriteFamilies, RemoteWriteStats};
-pub use series::{Batcher, SampleSink, SampleSource};
+pub use series::{Batcher, ExpositionSource, SampleSink, SampleSource};
+
+use crate::agent::Agent;
+use crate::selfmetrics::SelfReport;
 
 /// First retry delay; doubles per failure up to `MAX_BACKOFF`.
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
@@ -43,6 +45,57 @@ pub fn now_ms() -> i64 {
 }
 
 type Sending = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+/// A collection under way; None when it gave nothing (no samples, or the agent did not answer).
+pub type Collecting = Pin<Box<dyn Future<Output = Option<Record>> + Send>>;
+
+/// Where collections come from.
+pub trait Input: Send {
+    /// Starts one collection at `timestamp_ms`, turned into a record by `batcher`.
+    fn collect(&mut self, batcher: &Arc<Mutex<Batcher>>, timestamp_ms: i64) -> Collecting;
+}
+
+fn lock(batcher: &Mutex<Batcher>) -> std::sync::MutexGuard<'_, Batcher> {
+    batcher.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A `SampleSource` collected right away on the writer's task (tests, simple sources).
+struct Immediate<S>(S);
+
+impl<S: SampleSource + Send> Input for Immediate<S> {
+    fn collect(&mut self, batcher: &Arc<Mutex<Batcher>>, timestamp_ms: i64) -> Collecting {
+        let record = lock(batcher).collect(&mut self.0, timestamp_ms);
+        Box::pin(std::future::ready(record))
+    }
+}
+
+/// The agent: the collection runs on its collect thread, and the record is made there from
+/// the scrape buffer (no copy of the samples), within a time limit.
+pub struct AgentInput {
+    pub agent: Arc<Agent>,
+    pub limit: Duration,
+}
+
+impl Input for AgentInput {
+    fn collect(&mut self, batcher: &Arc<Mutex<Batcher>>, timestamp_ms: i64) -> Collecting {
+        let agent = Arc::clone(&self.agent);
+        let batcher = Arc::clone(batcher);
+        let limit = self.limit;
+        Box::pin(async move {
+            let made = agent
+                .collect(None, limit, move |exposition| {
+                    lock(&batcher).collect(&mut ExpositionSource(exposition), timestamp_ms)
+                })
+                .await;
+            match made {
+                Ok(record) => record,
+                Err(err) => {
+                    log::warn!("remote write: no collection: {err}");
+                    None
+                }
+            }
+        })
+    }
+}
 
 /// A request in flight: which record, how many samples, the request itself.
 struct InFlight {
@@ -51,9 +104,9 @@ struct InFlight {
     request: Sending,
 }
 
-pub struct RemoteWriter<S> {
-    source: S,
-    batcher: Batcher,
+pub struct RemoteWriter {
+    input: Box<dyn Input>,
+    batcher: Arc<Mutex<Batcher>>,
     buffer: Buffer,
     sender: Arc<Sender>,
     stats: Arc<RemoteWriteStats>,
@@ -64,10 +117,21 @@ pub struct RemoteWriter<S> {
     on_disk: bool,
 }
 
-impl<S: SampleSource + Send> RemoteWriter<S> {
+impl RemoteWriter {
+    /// A writer collecting from `source` on its own task. See `with_input`.
+    pub fn new(
+        config: &RemoteWriteConfig,
+        source: impl SampleSource + Send + 'static,
+    ) -> Result<RemoteWriter, String> {
+        RemoteWriter::with_input(config, Box::new(Immediate(source)))
+    }
+
     /// Reads secrets and CA, builds the client, opens (and reads back) the disk buffer.
     /// An error leaves nothing behind. `config` must be validated and enabled.
-    pub fn new(config: &RemoteWriteConfig, source: S) -> Result<RemoteWriter<S>, String> {
+    pub fn with_input(
+        config: &RemoteWriteConfig,
+        input: Box<dyn Input>,
+    ) -> Result<RemoteWriter, String> {
         let sender = Sender::new(config)?;
         let max_age_ms = i64::try_from(config.buffer_max_age.0.as_millis()).unwrap_or(i64::MAX);
         let stats = Arc::new(RemoteWriteStats::default());
@@ -101,8 +165,8 @@ impl<S: SampleSource + Send> RemoteWriter<S> {
             None => Buffer::in_memory(config.buffer_max_bytes, max_age_ms),
         };
         let writer = RemoteWriter {
-            source,
-            batcher: Batcher::new(),
+            input,
+            batcher: Arc::new(Mutex::new(Batcher::new())),
             buffer,
             sender: Arc::new(sender),
             stats,
@@ -137,6 +201,7 @@ impl<S: SampleSource + Send> RemoteWriter<S> {
         let mut next_send = start;
         let mut failures: u32 = 0;
         let mut in_flight: Option<InFlight> = None;
+        let mut collecting: Option<Collecting> = None;
         let mut last_failure: Option<String> = None;
         loop {
             if in_flight.is_none() && Instant::now() >= next_send {
@@ -153,16 +218,23 @@ impl<S: SampleSource + Send> RemoteWriter<S> {
                     let wait = self.finish_send(sent.id, sent.samples, outcome, &mut failures, &mut last_failure);
                     next_send = Instant::now() + wait.max(self.backlog_gap);
                 }
+                record = async { collecting.as_mut().expect("guarded").as_mut().await },
+                    if collecting.is_some() =>
+                {
+                    collecting = None;
+                    self.store(record);
+                }
                 () = sleep_until(next_collect) => {
-                    self.collect();
+                    if collecting.is_none() {
+                        collecting = Some(self.input.collect(&self.batcher, now_ms()));
+                    } else {
+                        log::debug!("remote write: the previous collection is still running; skipped");
+                    }
                     next_collect += self.interval;
                     let now = Instant::now();
                     if next_collect < now {
                         // Slept through (suspend, slow collection): no burst of catch-up rounds.
                         next_collect = now + self.interval;
-                    }
-                    if self.flush_interval.is_zero() {
-                        self.flush();
                     }
                 }
                 () = sleep_until(next_flush), if self.on_disk && !self.flush_interval.is_zero() => {
@@ -190,18 +262,19 @@ impl<S: SampleSource + Send> RemoteWriter<S> {
         self.shutdown().await;
     }
 
-    fn collect(&mut self) {
-        let now = now_ms();
-        if let Some(record) = self.batcher.collect(&mut self.source, now) {
+    /// Puts a finished collection in the buffer (and on disk, with `flush_interval: 0s`).
+    fn store(&mut self, record: Option<Record>) {
+        if let Some(record) = record {
             self.buffer.push(record);
         }
-        if self.batcher.duplicates > 0 {
-            log::debug!(
-                "remote write: {} repeated series left out of a collection",
-                self.batcher.duplicates
-            );
+        let duplicates = lock(&self.batcher).duplicates;
+        if duplicates > 0 {
+            log::debug!("remote write: {duplicates} repeated series left out of a collection");
         }
-        self.buffer.expire(now);
+        self.buffer.expire(now_ms());
+        if self.on_disk && self.flush_interval.is_zero() {
+            self.flush();
+        }
         self.publish();
     }
 
@@ -281,7 +354,8 @@ impl<S: SampleSource + Send> RemoteWriter<S> {
 
     async fn shutdown(mut self) {
         let now = now_ms();
-        if let Some(record) = self.batcher.stale_all(now) {
+        let stale = lock(&self.batcher).stale_all(now);
+        if let Some(record) = stale {
             self.buffer.push(record);
         }
         // One last chance for the newest data and the staleness markers, bounded.
@@ -334,6 +408,53 @@ impl<S: SampleSource + Send> RemoteWriter<S> {
             self.buffer.oldest_timestamp_ms().unwrap_or(i64::MIN),
             Relaxed,
         );
+    }
+}
+
+/// The running writer on the agent's runtime, its metrics among the agent's own.
+pub struct RemoteWrite {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    report: Arc<dyn SelfReport>,
+    agent: Arc<Agent>,
+}
+
+impl RemoteWrite {
+    /// Reads the secret and CA files, opens the buffer and spawns the writer on the current
+    /// runtime. An error leaves nothing running.
+    pub fn start(agent: Arc<Agent>, config: &RemoteWriteConfig) -> Result<RemoteWrite, String> {
+        let input = AgentInput {
+            agent: Arc::clone(&agent),
+            // A collection that takes longer than the interval is of no use.
+            limit: config.interval.0,
+        };
+        let writer = RemoteWriter::with_input(config, Box::new(input))?;
+        let report: Arc<dyn SelfReport> = writer.stats();
+        agent.reports.add(Arc::clone(&report));
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(writer.run(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }));
+        Ok(RemoteWrite {
+            stop,
+            task,
+            report,
+            agent,
+        })
+    }
+
+    /// Stops the writer: staleness markers, a last send bounded by the timeout, the rest to
+    /// disk; returns when all is done.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        self.agent.reports.remove(&self.report);
+    }
+}
+
+impl SelfReport for RemoteWriteStats {
+    fn write(&self, out: &mut crate::exposition::Exposition) {
+        RemoteWriteFamilies::register(out).write(self, now_ms(), out);
     }
 }
 

@@ -9,6 +9,7 @@ use std::ops::Range;
 
 use super::buffer::Record;
 use super::proto;
+use crate::exposition::{unescape_into, Exposition};
 
 /// Where samples come from: called once per collection with its timestamp; calls `out` once
 /// per sample with the metric name, its labels (with `node`) and the value.
@@ -18,6 +19,58 @@ pub trait SampleSource {
 
 /// Receives one sample: metric name, labels (with `node`), value.
 pub type SampleSink<'a> = dyn FnMut(&str, &[(&str, &str)], f64) + 'a;
+
+/// The agent's scrape buffer as a source: every sample with the `node` label and the other
+/// labels unescaped. No allocation per sample (labels on the stack up to `STACK_LABELS`).
+pub struct ExpositionSource<'a>(pub &'a Exposition);
+
+const STACK_LABELS: usize = 16;
+
+impl SampleSource for ExpositionSource<'_> {
+    fn collect(&mut self, _timestamp_ms: i64, out: &mut SampleSink<'_>) {
+        let node = self.0.node();
+        let mut name = String::new();
+        let mut unescaped = String::new();
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        self.0.for_each_sample(|sample| {
+            name.clear();
+            name.push_str(sample.family);
+            name.push_str(sample.suffix.as_str());
+            // Unescape only the values that need it, into one buffer.
+            unescaped.clear();
+            spans.clear();
+            for (_, value) in sample.labels() {
+                if value.contains('\\') {
+                    let start = unescaped.len();
+                    unescape_into(value, &mut unescaped);
+                    spans.push((start, unescaped.len()));
+                } else {
+                    spans.push((usize::MAX, 0));
+                }
+            }
+            let mut stack = [("", ""); STACK_LABELS];
+            let mut heap = Vec::new();
+            let count = spans.len() + 1;
+            let labels: &mut [(&str, &str)] = if count <= STACK_LABELS {
+                &mut stack[..count]
+            } else {
+                heap.resize(count, ("", ""));
+                &mut heap
+            };
+            labels[0] = ("node", node);
+            for (i, (label, escaped)) in sample.labels().enumerate() {
+                let (start, end) = spans[i];
+                let value = if start == usize::MAX {
+                    escaped
+                } else {
+                    &unescaped[start..end]
+                };
+                labels[i + 1] = (label, value);
+            }
+            out(&name, labels, sample.value);
+        });
+    }
+}
 
 /// The encoded label sets of one collection: an arena and an index by hash.
 #[derive(Default)]
@@ -247,6 +300,52 @@ mod tests {
             ])
         );
         assert_eq!(series[0].samples, vec![(12.5, 1000)]);
+    }
+
+    #[test]
+    fn the_scrape_buffer_is_a_source_with_node_and_unescaped_values() {
+        use crate::exposition::Kind;
+        let mut exposition = Exposition::new("pi \"7\"");
+        let cpu = exposition.family(
+            "node_cpu_seconds_total",
+            "CPU.",
+            Kind::Counter,
+            &["cpu", "mode"],
+        );
+        let hist = exposition.family("h", "H.", Kind::Histogram, &[]);
+        exposition.sample(cpu, &["0", "us\\er\n\"x\""], 5.5);
+        exposition.sample_with_suffix(hist, "_bucket", &[("le", "+Inf")], 3.0);
+        let many: Vec<(String, String)> = (0..20)
+            .map(|i| (format!("l{i:02}"), i.to_string()))
+            .collect();
+        let many_refs: Vec<(&str, &str)> =
+            many.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let wide = exposition.family("wide", "W.", Kind::Untyped, &[]);
+        exposition.sample_with_labels(wide, &many_refs, 1.0);
+        let record = Batcher::new()
+            .collect(&mut ExpositionSource(&exposition), 7000)
+            .unwrap();
+        let series = decode(&record);
+        assert_eq!(series.len(), 3);
+        assert_eq!(
+            series[0].labels,
+            labels(&[
+                ("__name__", "h_bucket"),
+                ("le", "+Inf"),
+                ("node", "pi \"7\"")
+            ])
+        );
+        assert_eq!(
+            series[1].labels,
+            labels(&[
+                ("__name__", "node_cpu_seconds_total"),
+                ("cpu", "0"),
+                ("mode", "us\\er\n\"x\""),
+                ("node", "pi \"7\""),
+            ])
+        );
+        assert_eq!(series[1].samples, vec![(5.5, 7000)]);
+        assert_eq!(series[2].labels.len(), 22);
     }
 
     #[test]

@@ -243,7 +243,7 @@ pub fn config(url: &str, interval: &str) -> RemoteWriteConfig {
 
 /// Runs `writer` on its own current-thread runtime (as the agent will run it) for `duration`,
 /// then stops it cleanly.
-pub fn run_for<S: SampleSource + Send>(writer: RemoteWriter<S>, duration: Duration) {
+pub fn run_for(writer: RemoteWriter, duration: Duration) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
