@@ -33,6 +33,7 @@ fn writer_process() {
         return;
     };
     let (url, buffer_dir) = spec.split_once('|').expect("url|buffer_dir");
+    pimetrics::logging::init(log::LevelFilter::Info);
     let mut agent_config = Config {
         node: Some(NODE.to_string()),
         ..Config::default()
@@ -65,13 +66,10 @@ fn start_writer(url: &str, buffer_dir: &std::path::Path) -> common::Proc {
     common::Proc::spawn("writer process", &mut command)
 }
 
-/// Timestamps (ms) of the tick samples Prometheus holds.
+/// Timestamps (ms) of the collections Prometheus holds (those of `node_load1`).
 fn held_ticks(receiver: &Receiver) -> Vec<i64> {
     receiver
-        .raw(
-            &format!("rw_test_tick{{kind=\"ts\",node=\"{NODE}\"}}"),
-            "15m",
-        )
+        .raw(&format!("node_load1{{node=\"{NODE}\"}}"), "15m")
         .first()
         .map(|(_, values)| values.iter().map(|(ts, _)| *ts).collect())
         .unwrap_or_default()
@@ -86,10 +84,18 @@ fn remote_write_survives_an_outage_and_a_sigkill() {
     let buffer_dir = dir.path().join("buffer");
     let url = receiver.write_url();
     let first = start_writer(&url, &buffer_dir);
-    common::eventually(Duration::from_secs(30), || {
+    let arrived = common::eventually(Duration::from_secs(30), || {
         (held_ticks(&receiver).len() >= 3).then_some(())
-    })
-    .expect("the first samples arrive");
+    });
+    if arrived.is_none() {
+        let (status, stderr) = first.stop_with(libc::SIGTERM, Duration::from_secs(10));
+        let names: Vec<String> = receiver
+            .raw("{__name__=~\".+\"}", "15m")
+            .into_iter()
+            .map(|(labels, values)| format!("{labels:?} {}", values.len()))
+            .collect();
+        panic!("no samples arrive from the writer process ({status:?}): {stderr}; Prometheus holds {names:?}");
+    }
 
     receiver.stop();
     let down_ms = now_ms();
