@@ -12,16 +12,11 @@
 mod common;
 mod remote_write_support;
 
-use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pimetrics::agent::Agent;
-use pimetrics::config::{Config, Seconds};
-use pimetrics::remote_write::{now_ms, RemoteWrite};
+use pimetrics::remote_write::now_ms;
 use remote_write_support::*;
 
-const CHILD_ENV: &str = "PIMETRICS_RW_CHILD";
 const NODE: &str = "rw-outage";
 const STEP_MS: i64 = 1000;
 
@@ -29,40 +24,11 @@ const STEP_MS: i64 = 1000;
 #[test]
 #[ignore = "started by remote_write_survives_an_outage_and_a_sigkill"]
 fn writer_process() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let (url, buffer_dir) = spec.split_once('|').expect("url|buffer_dir");
-    pimetrics::logging::init(log::LevelFilter::Info);
-    let mut agent_config = Config {
-        node: Some(NODE.to_string()),
-        ..Config::default()
-    };
-    for spec in pimetrics::collector::COLLECTORS {
-        let on = matches!(spec.name, "loadavg" | "meminfo");
-        agent_config.collectors.insert(spec.name.to_string(), on);
-    }
-    let mut config = config(url, "1s");
-    config.buffer_dir = Some(buffer_dir.into());
-    config.flush_interval = Seconds::parse("0s").unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(async {
-        let agent = Arc::new(Agent::start(&agent_config).expect("the agent"));
-        let _writer = RemoteWrite::start(agent, &config).expect("remote write");
-        println!("writer started");
-        // Until SIGKILL.
-        tokio::time::sleep(Duration::from_secs(600)).await;
-    });
+    writer_process_main();
 }
 
 fn start_writer(url: &str, buffer_dir: &std::path::Path) -> common::Proc {
-    let mut command = Command::new(std::env::current_exe().expect("the test binary"));
-    command
-        .args(["writer_process", "--exact", "--ignored", "--nocapture"])
-        .env(CHILD_ENV, format!("{url}|{}", buffer_dir.display()));
+    let mut command = writer_command(NODE, url, Some(buffer_dir));
     common::Proc::spawn("writer process", &mut command)
 }
 
