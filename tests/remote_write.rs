@@ -274,3 +274,64 @@ fn a_torn_segment_after_a_power_cut_costs_only_itself() {
     assert!(metrics_text(&stats, node)
         .contains("pimetrics_remote_write_buffer_torn_records_total{node=\"rw-torn\"} 1\n"));
 }
+
+#[test]
+fn the_agent_writes_through_its_collect_thread_and_a_stop_marks_everything_stale() {
+    let dir = common::tempdir();
+    let Some(receiver) = Receiver::start(dir.path(), "remote write from the agent") else {
+        return;
+    };
+    let node = "rw-agent";
+    let mut agent_config = pimetrics::config::Config {
+        node: Some(node.to_string()),
+        ..pimetrics::config::Config::default()
+    };
+    for spec in pimetrics::collector::COLLECTORS {
+        agent_config
+            .collectors
+            .insert(spec.name.to_string(), spec.name == "loadavg");
+    }
+    let config = config(&receiver.write_url(), "500ms");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let agent = std::sync::Arc::new(pimetrics::agent::Agent::start(&agent_config).unwrap());
+    let scrape = |agent: &std::sync::Arc<pimetrics::agent::Agent>| {
+        runtime
+            .block_on(agent.collect(None, Duration::from_secs(5), |exposition| {
+                let mut text = String::new();
+                exposition.render(&mut text);
+                text
+            }))
+            .unwrap()
+    };
+    let writer = runtime.block_on(async {
+        let writer = pimetrics::remote_write::RemoteWrite::start(agent.clone(), &config).unwrap();
+        tokio::time::sleep(Duration::from_millis(2200)).await;
+        writer
+    });
+    // Its metrics are among the agent's own while it runs.
+    let text = scrape(&agent);
+    let sent = common::parse_exposition(&text)
+        .value(
+            "pimetrics_remote_write_samples_total",
+            &[("result", "sent")],
+        )
+        .expect("the writer's metrics in the scrape");
+    assert!(sent > 0.0, "{text}");
+    runtime.block_on(writer.stop());
+    assert!(!scrape(&agent).contains("pimetrics_remote_write_"));
+
+    let load = receiver.raw(&format!("node_load1{{node=\"{node}\"}}"), "10m");
+    assert_eq!(load.len(), 1);
+    assert!(load[0].1.len() >= 4, "{load:?}");
+    let build = receiver.raw(&format!("pimetrics_build_info{{node=\"{node}\"}}"), "10m");
+    assert_eq!(
+        build[0].1.len(),
+        load[0].1.len(),
+        "the agent's own metrics come along"
+    );
+    // The stop marked every series stale: none is returned any more.
+    assert!(receiver.instant_count(&format!("{{node=\"{node}\"}}")) == 0);
+}

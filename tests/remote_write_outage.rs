@@ -116,4 +116,22 @@ fn remote_write_survives_an_outage_and_a_sigkill() {
     assert_eq!(build.len(), 1, "{build:?}");
     let build_ts: Vec<i64> = build[0].1.iter().map(|(ts, _)| *ts).collect();
     assert_eq!(build_ts, held);
+    // And the writer's own: during the outage the oldest buffered sample aged to about 60 s
+    // (the restarted process read it back from disk), and nothing was dropped.
+    let age = receiver.raw(
+        &format!("pimetrics_remote_write_oldest_buffered_age_seconds{{node=\"{NODE}\"}}"),
+        "15m",
+    );
+    let max_age = age[0].1.iter().map(|(_, v)| *v).fold(0.0, f64::max);
+    assert!(
+        (50.0..75.0).contains(&max_age),
+        "oldest buffered age at most {max_age}"
+    );
+    let dropped = receiver.raw(
+        &format!("pimetrics_remote_write_samples_dropped_total{{node=\"{NODE}\"}}"),
+        "15m",
+    );
+    assert!(dropped
+        .iter()
+        .all(|(_, values)| values.iter().all(|(_, v)| *v == 0.0)));
 }
