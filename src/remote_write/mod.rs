@@ -115,6 +115,8 @@ pub struct RemoteWriter {
     timeout: Duration,
     backlog_gap: Duration,
     on_disk: bool,
+    /// The last disk write error, logged once.
+    flush_error: Option<String>,
 }
 
 impl RemoteWriter {
@@ -175,6 +177,7 @@ impl RemoteWriter {
             timeout: config.timeout.0,
             backlog_gap: Duration::from_secs(1) / config.backlog_requests_per_second.max(1),
             on_disk: config.buffer_dir.is_some(),
+            flush_error: None,
         };
         writer.publish();
         Ok(writer)
@@ -278,12 +281,25 @@ impl RemoteWriter {
         self.publish();
     }
 
+    /// Writes the unsent records to disk; a failure is logged when it is new, and the
+    /// recovery once (a full card fails every flush).
     fn flush(&mut self) {
-        if let Err(err) = self.buffer.flush() {
-            log::warn!(
-                "remote write: cannot write the buffer to disk: {err} ({} records kept in memory)",
-                self.buffer.unflushed()
-            );
+        match self.buffer.flush() {
+            Ok(()) => {
+                if self.flush_error.take().is_some() {
+                    log::info!("remote write: the buffer is written to disk again");
+                }
+            }
+            Err(err) => {
+                let text = err.to_string();
+                if self.flush_error.as_deref() != Some(text.as_str()) {
+                    log::warn!(
+                        "remote write: cannot write the buffer to disk: {text} ({} records kept in memory)",
+                        self.buffer.unflushed()
+                    );
+                    self.flush_error = Some(text);
+                }
+            }
         }
     }
 
