@@ -390,7 +390,8 @@ fn remote_write_through_nat_survives_a_link_cut() {
     let (_, stderr) = writer.stop_with(libc::SIGKILL, Duration::from_secs(10));
     let all =
         all.unwrap_or_else(|| panic!("the backlog did not arrive: {:?}\n{stderr}", held(&cloud)));
-    let holes = gaps(&all, STEP_MS, STEP_MS / 2);
+    // A missing step is a gap of 2 s; a late tick (a loaded machine) is not.
+    let holes = gaps(&all, STEP_MS, STEP_MS * 9 / 10);
     eprintln!(
         "{} samples from {} to {}; cut {cut_ms}..{restored_ms}; holes {holes:?}",
         all.len(),

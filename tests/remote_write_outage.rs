@@ -96,7 +96,8 @@ fn remote_write_survives_an_outage_and_a_sigkill() {
         held[0] < down_ms - 2 * STEP_MS,
         "samples from before the outage"
     );
-    let holes = gaps(&held, STEP_MS, STEP_MS / 2);
+    // A missing step is a gap of 2 s; a late tick (a loaded machine) is not.
+    let holes = gaps(&held, STEP_MS, STEP_MS * 9 / 10);
     eprintln!(
         "{} samples from {} to {}; outage {down_ms}..{up_ms}, killed at {killed_ms}; holes {holes:?}",
         held.len(),

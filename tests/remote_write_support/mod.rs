@@ -251,8 +251,7 @@ pub fn run_for(writer: RemoteWriter, duration: Duration) {
     runtime.block_on(async move { writer.run(tokio::time::sleep(duration)).await });
 }
 
-/// Checks that `samples` (ms) has one sample per `step_ms` from its first to its last, within
-/// `slack_ms`, allowing `allowed_gaps` longer gaps up to `max_gap_ms`; returns the gaps found.
+/// The gaps in `timestamps` (ms, sorted) longer than `step_ms + slack_ms`: (where, length).
 pub fn gaps(timestamps: &[i64], step_ms: i64, slack_ms: i64) -> Vec<(i64, i64)> {
     timestamps
         .windows(2)
