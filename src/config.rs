@@ -92,7 +92,7 @@ impl Default for WebSettings {
             config_file: None,
             systemd_socket: false,
             max_requests: 40,
-            max_connections: 64,
+            max_connections: 128,
             header_read_timeout: Seconds(Duration::from_secs(20)),
             write_timeout: Seconds(Duration::from_secs(30)),
             tls_handshake_timeout: Seconds(Duration::from_secs(10)),

@@ -135,6 +135,7 @@ pub async fn serve(
                 backoff = Duration::from_millis(10);
                 let settings = endpoint.settings();
                 let open = endpoint.connections.fetch_add(1, Ordering::Relaxed);
+                log::debug!("accepted a connection; {open} were open");
                 if open >= settings.web.max_connections {
                     endpoint.connections.fetch_sub(1, Ordering::Relaxed);
                     endpoint.agent.http.connection_rejected();
