@@ -304,8 +304,12 @@ impl fmt::Display for Seconds {
             write!(f, "{ms}ms")
         } else if ms % 60_000 != 0 || ms == 0 {
             write!(f, "{}s", ms / 1000)
-        } else {
+        } else if ms % 3_600_000 != 0 {
             write!(f, "{}m", ms / 60_000)
+        } else if ms % 86_400_000 != 0 {
+            write!(f, "{}h", ms / 3_600_000)
+        } else {
+            write!(f, "{}d", ms / 86_400_000)
         }
     }
 }
