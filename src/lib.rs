@@ -13,6 +13,7 @@ pub mod roots;
 pub mod selfmetrics;
 pub mod signals;
 pub mod textformat;
+pub mod webconfig;
 
 use std::sync::Arc;
 
