@@ -77,13 +77,13 @@ impl WebConfig {
         let mut auth = None;
         let mut headers = Vec::new();
         let mut rate_limiter = None;
-        for (key, value) in root.entries("")? {
+        for (key, key_line, value) in root.entries("")? {
             match key {
                 "tls_server_config" => tls = TlsSection::decode(value)?.build(base_dir)?,
                 "http_server_config" => headers = decode_http_section(value)?,
                 "basic_auth_users" => {
                     let mut users = Vec::new();
-                    for (user, hash) in value.entries(key)? {
+                    for (user, _, hash) in value.entries(key)? {
                         users.push((user.to_owned(), hash.string(&format!("{key}.{user}"))?));
                     }
                     if !users.is_empty() {
@@ -91,7 +91,7 @@ impl WebConfig {
                     }
                 }
                 "rate_limit" => rate_limiter = RateLimiter::decode(value)?,
-                _ => return Err(unknown_key(key, "", &["tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"], value)),
+                _ => return Err(unknown_key(key, "", &["tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"], key_line)),
             }
         }
         Ok(WebConfig { tls, auth, headers, rate_limiter })
@@ -120,9 +120,9 @@ impl WebConfig {
     }
 }
 
-fn unknown_key(key: &str, section: &str, known: &[&str], node: &yaml::Node) -> String {
+fn unknown_key(key: &str, section: &str, known: &[&str], line: usize) -> String {
     let path = if section.is_empty() { key.to_owned() } else { format!("{section}.{key}") };
-    format!("line {}: unknown key {path:?}; expected one of: {}", node.line, known.join(", "))
+    format!("line {line}: unknown key {path:?}; expected one of: {}", known.join(", "))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -141,21 +141,20 @@ const ALLOWED_HEADERS: &[(&str, &[&str])] = &[
 fn decode_http_section(node: &yaml::Node) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
     const SECTION: &str = "http_server_config";
     let mut headers = Vec::new();
-    for (key, value) in node.entries(SECTION)? {
+    for (key, key_line, value) in node.entries(SECTION)? {
         match key {
             // HTTP/2 needs ALPN over TLS; the endpoint serves HTTP/1.1 only, so this changes nothing.
             "http2" => {
                 value.boolean(&format!("{SECTION}.http2"))?;
             }
             "headers" => {
-                for (name, header_value) in value.entries("http_server_config.headers")? {
+                for (name, name_line, header_value) in value.entries("http_server_config.headers")? {
                     let path = format!("{SECTION}.headers.{name}");
                     let text = header_value.string(&path)?;
                     let Some((_, allowed)) = ALLOWED_HEADERS.iter().find(|(n, _)| *n == name) else {
                         let names: Vec<&str> = ALLOWED_HEADERS.iter().map(|(n, _)| *n).collect();
                         return Err(format!(
-                            "{path} (line {}): header {name:?} can not be configured; allowed: {}",
-                            header_value.line,
+                            "{path} (line {name_line}): header {name:?} can not be configured; allowed: {}",
                             names.join(", ")
                         ));
                     };
@@ -177,7 +176,7 @@ fn decode_http_section(node: &yaml::Node) -> Result<Vec<(HeaderName, HeaderValue
                     headers.push((header_name, value));
                 }
             }
-            _ => return Err(unknown_key(key, SECTION, &["http2", "headers"], value)),
+            _ => return Err(unknown_key(key, SECTION, &["http2", "headers"], key_line)),
         }
     }
     Ok(headers)
@@ -225,7 +224,7 @@ impl RateLimiter {
         const SECTION: &str = "rate_limit";
         let mut interval = Duration::ZERO;
         let mut burst = 0u64;
-        for (key, value) in node.entries(SECTION)? {
+        for (key, key_line, value) in node.entries(SECTION)? {
             let path = format!("{SECTION}.{key}");
             match key {
                 "interval" => {
@@ -234,7 +233,7 @@ impl RateLimiter {
                         .map_err(|err| format!("{path} (line {}): {err}", value.line))?;
                 }
                 "burst" => burst = value.unsigned(&path)?,
-                _ => return Err(unknown_key(key, SECTION, &["interval", "burst"], value)),
+                _ => return Err(unknown_key(key, SECTION, &["interval", "burst"], key_line)),
             }
         }
         if interval.is_zero() {
@@ -500,7 +499,7 @@ impl TlsSection {
             prefer_server_cipher_suites: true,
             client_allowed_sans: None,
         };
-        for (key, value) in node.entries(TLS)? {
+        for (key, key_line, value) in node.entries(TLS)? {
             let path = format!("{TLS}.{key}");
             match key {
                 "cert" => section.cert = value.string(&path)?,
@@ -527,7 +526,7 @@ impl TlsSection {
                             "client_ca_file", "cipher_suites", "curve_preferences", "min_version",
                             "max_version", "prefer_server_cipher_suites", "client_allowed_sans",
                         ],
-                        value,
+                        key_line,
                     ))
                 }
             }
@@ -1076,22 +1075,23 @@ mod yaml {
         }
 
         /// The entries of a mapping (nothing: none), keys as text; duplicate keys are errors.
-        pub fn entries(&self, path: &str) -> Result<Vec<(&str, &Node)>, String> {
+        /// Each entry is (key, line of the key, value).
+        pub fn entries(&self, path: &str) -> Result<Vec<(&str, usize, &Node)>, String> {
             let pairs = match &self.value {
                 Value::Null => return Ok(Vec::new()),
                 Value::Mapping(pairs) => pairs,
                 _ => return Err(self.wrong(path, "a mapping")),
             };
-            let mut entries: Vec<(&str, &Node)> = Vec::with_capacity(pairs.len());
+            let mut entries: Vec<(&str, usize, &Node)> = Vec::with_capacity(pairs.len());
             for (key, value) in pairs {
                 let Value::Scalar(name) = &key.value else {
                     return Err(key.wrong(path, "a key"));
                 };
-                if entries.iter().any(|(seen, _)| seen == name) {
+                if entries.iter().any(|(seen, _, _)| seen == name) {
                     let at = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
                     return Err(format!("{at} (line {}): key set twice", key.line));
                 }
-                entries.push((name, value));
+                entries.push((name, key.line, value));
             }
             Ok(entries)
         }
