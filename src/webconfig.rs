@@ -32,7 +32,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::{HeaderName, HeaderValue};
-use zeroize::Zeroizing;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, SupportedKxGroup, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
@@ -43,6 +42,7 @@ use rustls::{
     CipherSuite, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig,
     SignatureScheme, SupportedCipherSuite, SupportedProtocolVersion,
 };
+use zeroize::Zeroizing;
 
 /// Everything the HTTP endpoint takes from the web config file.
 #[derive(Debug, Default)]
@@ -91,15 +91,34 @@ impl WebConfig {
                     }
                 }
                 "rate_limit" => rate_limiter = RateLimiter::decode(value)?,
-                _ => return Err(unknown_key(key, "", &["tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"], key_line)),
+                _ => {
+                    return Err(unknown_key(
+                        key,
+                        "",
+                        &[
+                            "tls_server_config",
+                            "http_server_config",
+                            "basic_auth_users",
+                            "rate_limit",
+                        ],
+                        key_line,
+                    ))
+                }
             }
         }
-        Ok(WebConfig { tls, auth, headers, rate_limiter })
+        Ok(WebConfig {
+            tls,
+            auth,
+            headers,
+            rate_limiter,
+        })
     }
 
     /// The TLS acceptor for the listener, `None` for plain HTTP.
     pub fn acceptor(&self) -> Option<tokio_rustls::TlsAcceptor> {
-        self.tls.as_ref().map(|config| tokio_rustls::TlsAcceptor::from(Arc::clone(config)))
+        self.tls
+            .as_ref()
+            .map(|config| tokio_rustls::TlsAcceptor::from(Arc::clone(config)))
     }
 
     /// One line for the start-up and reload logs, without secrets.
@@ -113,16 +132,29 @@ impl WebConfig {
             None => "no basic auth".to_owned(),
         };
         let limit = match &self.rate_limiter {
-            Some(limiter) => format!(", rate limit {:?} burst {}", limiter.interval, limiter.burst),
+            Some(limiter) => format!(
+                ", rate limit {:?} burst {}",
+                limiter.interval, limiter.burst
+            ),
             None => String::new(),
         };
-        format!("{tls}, {auth}, {} extra header(s){limit}", self.headers.len())
+        format!(
+            "{tls}, {auth}, {} extra header(s){limit}",
+            self.headers.len()
+        )
     }
 }
 
 fn unknown_key(key: &str, section: &str, known: &[&str], line: usize) -> String {
-    let path = if section.is_empty() { key.to_owned() } else { format!("{section}.{key}") };
-    format!("line {line}: unknown key {path:?}; expected one of: {}", known.join(", "))
+    let path = if section.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{section}.{key}")
+    };
+    format!(
+        "line {line}: unknown key {path:?}; expected one of: {}",
+        known.join(", ")
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -148,10 +180,13 @@ fn decode_http_section(node: &yaml::Node) -> Result<Vec<(HeaderName, HeaderValue
                 value.boolean(&format!("{SECTION}.http2"))?;
             }
             "headers" => {
-                for (name, name_line, header_value) in value.entries("http_server_config.headers")? {
+                for (name, name_line, header_value) in
+                    value.entries("http_server_config.headers")?
+                {
                     let path = format!("{SECTION}.headers.{name}");
                     let text = header_value.string(&path)?;
-                    let Some((_, allowed)) = ALLOWED_HEADERS.iter().find(|(n, _)| *n == name) else {
+                    let Some((_, allowed)) = ALLOWED_HEADERS.iter().find(|(n, _)| *n == name)
+                    else {
                         let names: Vec<&str> = ALLOWED_HEADERS.iter().map(|(n, _)| *n).collect();
                         return Err(format!(
                             "{path} (line {name_line}): header {name:?} can not be configured; allowed: {}",
@@ -171,7 +206,10 @@ fn decode_http_section(node: &yaml::Node) -> Result<Vec<(HeaderName, HeaderValue
                     let header_name = HeaderName::from_bytes(name.as_bytes())
                         .map_err(|err| format!("{path}: {err}"))?;
                     let value = HeaderValue::from_str(&text).map_err(|_| {
-                        format!("{path} (line {}): not a valid header value", header_value.line)
+                        format!(
+                            "{path} (line {}): not a valid header value",
+                            header_value.line
+                        )
                     })?;
                     headers.push((header_name, value));
                 }
@@ -197,7 +235,11 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(interval: Duration, burst: u32) -> RateLimiter {
-        RateLimiter { interval, burst, bucket: Mutex::new((f64::from(burst), Instant::now())) }
+        RateLimiter {
+            interval,
+            burst,
+            bucket: Mutex::new((f64::from(burst), Instant::now())),
+        }
     }
 
     /// Takes one token if there is one.
@@ -206,10 +248,13 @@ impl RateLimiter {
     }
 
     fn allow_at(&self, now: Instant) -> bool {
-        let mut bucket = self.bucket.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut bucket = self
+            .bucket
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let (tokens, counted_at) = *bucket;
-        let refill = now.saturating_duration_since(counted_at).as_secs_f64()
-            / self.interval.as_secs_f64();
+        let refill =
+            now.saturating_duration_since(counted_at).as_secs_f64() / self.interval.as_secs_f64();
         let tokens = (tokens + refill).min(f64::from(self.burst));
         if tokens >= 1.0 {
             *bucket = (tokens - 1.0, now);
@@ -243,7 +288,12 @@ impl RateLimiter {
         let burst = u32::try_from(burst)
             .ok()
             .filter(|burst| *burst > 0)
-            .ok_or_else(|| format!("{SECTION}.burst: must be between 1 and {} when an interval is set", u32::MAX))?;
+            .ok_or_else(|| {
+                format!(
+                    "{SECTION}.burst: must be between 1 and {} when an interval is set",
+                    u32::MAX
+                )
+            })?;
         Ok(Some(RateLimiter::new(interval, burst)))
     }
 }
@@ -260,10 +310,14 @@ fn parse_go_duration(text: &str) -> Result<Duration, String> {
     }
     let mut total = 0f64;
     while !rest.is_empty() {
-        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
         let number: f64 = rest[..number_len].parse().map_err(|_| bad())?;
         rest = &rest[number_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let seconds_per_unit = match &rest[..unit_len] {
             "ns" => 1e-9,
             "us" | "µs" | "μs" => 1e-6,
@@ -309,7 +363,9 @@ pub struct BasicAuth {
 
 impl fmt::Debug for BasicAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BasicAuth").field("users", &self.users.len()).finish_non_exhaustive()
+        f.debug_struct("BasicAuth")
+            .field("users", &self.users.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -319,15 +375,16 @@ impl BasicAuth {
         let mut map = HashMap::new();
         let mut max_cost = 0;
         for (user, hash) in users {
-            let cost = bcrypt_cost(&hash)
-                .map_err(|err| format!("basic_auth_users.{user}: {err}"))?;
+            let cost =
+                bcrypt_cost(&hash).map_err(|err| format!("basic_auth_users.{user}: {err}"))?;
             max_cost = max_cost.max(cost);
             map.insert(user.into_bytes(), hash);
         }
         let max_cost = if map.is_empty() { 10 } else { max_cost };
         // Salt and hash of a random password, thrown away; with the cost changed it is the hash
         // of nothing anyone knows. Its result is ignored anyway: an unknown user never passes.
-        let dummy_hash = format!("$2b${max_cost:02}$J0t/yUH/X7fso8JpCAEY4eSgkTOkkxwlcQEoXHCcszgobVz291keG");
+        let dummy_hash =
+            format!("$2b${max_cost:02}$J0t/yUH/X7fso8JpCAEY4eSgkTOkkxwlcQEoXHCcszgobVz291keG");
         Ok(BasicAuth {
             users: map,
             dummy_hash,
@@ -348,15 +405,25 @@ impl BasicAuth {
             return ok;
         }
         let matches = {
-            let _turn = self.bcrypt_turn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let _turn = self
+                .bcrypt_turn
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             bcrypt::verify(credentials.password.as_slice(), hash).unwrap_or(false)
         };
         let ok = known_user && matches;
-        let mut cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if cache.len() >= AUTH_CACHE_SIZE {
             // As the toolkit: drop a tenth at once rather than one entry on every insert. The
             // map's hasher is randomly seeded, so its first entries are an arbitrary choice.
-            let victims: Vec<[u8; 32]> = cache.keys().take(AUTH_CACHE_SIZE / 10 + 1).copied().collect();
+            let victims: Vec<[u8; 32]> = cache
+                .keys()
+                .take(AUTH_CACHE_SIZE / 10 + 1)
+                .copied()
+                .collect();
             for victim in victims {
                 cache.remove(&victim);
             }
@@ -386,21 +453,27 @@ impl BasicAuth {
     }
 
     fn cached(&self, key: &[u8; 32]) -> Option<bool> {
-        let cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         cache.get(key).copied()
     }
 
     #[cfg(test)]
     fn cache_len(&self) -> usize {
-        self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).len()
+        self.cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
     }
 }
 
 /// The cost of a bcrypt hash, checking its form as Go's `bcrypt.Cost` does.
 fn bcrypt_cost(hash: &str) -> Result<u32, String> {
-    let parts: bcrypt::HashParts = hash
-        .parse()
-        .map_err(|err| format!("not a bcrypt hash ({err}); make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`"))?;
+    let parts: bcrypt::HashParts = hash.parse().map_err(|err| {
+        format!("not a bcrypt hash ({err}); make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`")
+    })?;
     let cost = parts.get_cost();
     if !(4..=31).contains(&cost) {
         return Err(format!("bcrypt cost {cost} is out of range 4..=31"));
@@ -434,7 +507,11 @@ fn parse_basic_credentials(header: &[u8]) -> Option<Credentials> {
     if header.len() < PREFIX.len() || !header[..PREFIX.len()].eq_ignore_ascii_case(PREFIX) {
         return None;
     }
-    let decoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(&header[PREFIX.len()..]).ok()?);
+    let decoded = Zeroizing::new(
+        base64::engine::general_purpose::STANDARD
+            .decode(&header[PREFIX.len()..])
+            .ok()?,
+    );
     let colon = decoded.iter().position(|&b| b == b':')?;
     Some(Credentials {
         user: decoded[..colon].to_vec(),
@@ -516,15 +593,27 @@ impl TlsSection {
                 "prefer_server_cipher_suites" => {
                     section.prefer_server_cipher_suites = value.boolean(&path)?
                 }
-                "client_allowed_sans" => section.client_allowed_sans = Some(value.string_list(&path)?),
+                "client_allowed_sans" => {
+                    section.client_allowed_sans = Some(value.string_list(&path)?)
+                }
                 _ => {
                     return Err(unknown_key(
                         key,
                         TLS,
                         &[
-                            "cert", "key", "client_ca", "cert_file", "key_file", "client_auth_type",
-                            "client_ca_file", "cipher_suites", "curve_preferences", "min_version",
-                            "max_version", "prefer_server_cipher_suites", "client_allowed_sans",
+                            "cert",
+                            "key",
+                            "client_ca",
+                            "cert_file",
+                            "key_file",
+                            "client_auth_type",
+                            "client_ca_file",
+                            "cipher_suites",
+                            "curve_preferences",
+                            "min_version",
+                            "max_version",
+                            "prefer_server_cipher_suites",
+                            "client_allowed_sans",
                         ],
                         key_line,
                     ))
@@ -536,19 +625,29 @@ impl TlsSection {
 
     /// As the toolkit's `IsEnabled`: any of these turns TLS on (and then cert and key are needed).
     fn enabled(&self) -> bool {
-        [&self.cert, &self.key, &self.cert_file, &self.key_file, &self.client_ca, &self.client_ca_file, &self.client_auth_type]
-            .iter()
-            .any(|field| !field.is_empty())
+        [
+            &self.cert,
+            &self.key,
+            &self.cert_file,
+            &self.key_file,
+            &self.client_ca,
+            &self.client_ca_file,
+            &self.client_auth_type,
+        ]
+        .iter()
+        .any(|field| !field.is_empty())
     }
 
     fn build(&self, base_dir: &Path) -> Result<Option<Arc<ServerConfig>>, String> {
         if !self.enabled() {
             return Ok(None);
         }
-        let (cert_pem, cert_origin) = pem_source(&self.cert, "cert", &self.cert_file, "cert_file", base_dir)?
-            .ok_or_else(|| format!("{TLS}: missing one of cert or cert_file"))?;
-        let (key_pem, key_origin) = pem_source(&self.key, "key", &self.key_file, "key_file", base_dir)?
-            .ok_or_else(|| format!("{TLS}: missing one of key or key_file"))?;
+        let (cert_pem, cert_origin) =
+            pem_source(&self.cert, "cert", &self.cert_file, "cert_file", base_dir)?
+                .ok_or_else(|| format!("{TLS}: missing one of cert or cert_file"))?;
+        let (key_pem, key_origin) =
+            pem_source(&self.key, "key", &self.key_file, "key_file", base_dir)?
+                .ok_or_else(|| format!("{TLS}: missing one of key or key_file"))?;
         let certs = parse_certificates(&cert_pem, &cert_origin)?;
         let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|err| {
             format!("{key_origin}: no usable private key ({err}); expected a PEM PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY block")
@@ -580,11 +679,16 @@ impl TlsSection {
         if !self.cipher_suites.is_empty() {
             let mut tls12: Vec<SupportedCipherSuite> = Vec::new();
             for name in &self.cipher_suites {
-                let Some((_, rustls_suite)) = GO_CIPHER_SUITES.iter().find(|(go, _)| go == name) else {
+                let Some((_, rustls_suite)) = GO_CIPHER_SUITES.iter().find(|(go, _)| go == name)
+                else {
                     let names: Vec<&str> = GO_CIPHER_SUITES.iter().map(|(go, _)| *go).collect();
-                    return Err(format!("{TLS}.cipher_suites: unknown cipher suite {name:?}; known: {}", names.join(", ")));
+                    return Err(format!(
+                        "{TLS}.cipher_suites: unknown cipher suite {name:?}; known: {}",
+                        names.join(", ")
+                    ));
                 };
-                let found = rustls_suite.and_then(|wanted| provider.cipher_suites.iter().find(|s| s.suite() == wanted));
+                let found = rustls_suite
+                    .and_then(|wanted| provider.cipher_suites.iter().find(|s| s.suite() == wanted));
                 match found {
                     // Go ignores TLS 1.3 suites in this list (all three are always on); so do we.
                     Some(suite) if suite.version() == &rustls::version::TLS13 => {}
@@ -593,10 +697,15 @@ impl TlsSection {
                             tls12.push(*suite);
                         }
                     }
-                    None => log::warn!("{TLS}.cipher_suites: {name} is not supported by rustls; skipped"),
+                    None => log::warn!(
+                        "{TLS}.cipher_suites: {name} is not supported by rustls; skipped"
+                    ),
                 }
             }
-            if tls12.is_empty() && self.max_version >= TlsVersion::Tls12 && self.effective_min() <= TlsVersion::Tls12 {
+            if tls12.is_empty()
+                && self.max_version >= TlsVersion::Tls12
+                && self.effective_min() <= TlsVersion::Tls12
+            {
                 return Err(format!(
                     "{TLS}.cipher_suites: none of the listed TLS 1.2 suites is supported; supported: {}",
                     GO_CIPHER_SUITES
@@ -607,7 +716,11 @@ impl TlsSection {
                         .join(", ")
                 ));
             }
-            let tls13 = provider.cipher_suites.iter().filter(|s| s.version() == &rustls::version::TLS13).copied();
+            let tls13 = provider
+                .cipher_suites
+                .iter()
+                .filter(|s| s.version() == &rustls::version::TLS13)
+                .copied();
             provider.cipher_suites = tls13.chain(tls12).collect();
         }
         if !self.curve_preferences.is_empty() {
@@ -645,10 +758,14 @@ impl TlsSection {
 
     fn protocol_versions(&self) -> Result<Vec<&'static SupportedProtocolVersion>, String> {
         if self.min_version < TlsVersion::Tls12 {
-            log::warn!("{TLS}.min_version: TLS 1.0 and 1.1 are not supported; TLS 1.2 is the minimum");
+            log::warn!(
+                "{TLS}.min_version: TLS 1.0 and 1.1 are not supported; TLS 1.2 is the minimum"
+            );
         }
         if self.max_version < TlsVersion::Tls12 {
-            return Err(format!("{TLS}.max_version: TLS 1.0 and 1.1 are not supported; use TLS12 or TLS13"));
+            return Err(format!(
+                "{TLS}.max_version: TLS 1.0 and 1.1 are not supported; use TLS12 or TLS13"
+            ));
         }
         if self.min_version > self.max_version {
             return Err(format!("{TLS}: min_version is above max_version"));
@@ -663,7 +780,11 @@ impl TlsSection {
         Ok(versions)
     }
 
-    fn client_verifier(&self, base_dir: &Path, provider: &Arc<CryptoProvider>) -> Result<Arc<dyn ClientCertVerifier>, String> {
+    fn client_verifier(
+        &self,
+        base_dir: &Path,
+        provider: &Arc<CryptoProvider>,
+    ) -> Result<Arc<dyn ClientCertVerifier>, String> {
         let auth = match self.client_auth_type.as_str() {
             "" | "NoClientCert" => ClientAuth::NoClientCert,
             "RequestClientCert" => ClientAuth::RequestClientCert,
@@ -677,12 +798,23 @@ impl TlsSection {
                 ))
             }
         };
-        let ca = pem_source(&self.client_ca, "client_ca", &self.client_ca_file, "client_ca_file", base_dir)?;
+        let ca = pem_source(
+            &self.client_ca,
+            "client_ca",
+            &self.client_ca_file,
+            "client_ca_file",
+            base_dir,
+        )?;
         if ca.is_some() && auth == ClientAuth::NoClientCert {
-            return Err(format!("{TLS}: client CAs have been configured without a client_auth_type"));
+            return Err(format!(
+                "{TLS}: client CAs have been configured without a client_auth_type"
+            ));
         }
         if self.client_allowed_sans.is_some()
-            && !matches!(auth, ClientAuth::RequireAnyClientCert | ClientAuth::RequireAndVerifyClientCert)
+            && !matches!(
+                auth,
+                ClientAuth::RequireAnyClientCert | ClientAuth::RequireAndVerifyClientCert
+            )
         {
             return Err(format!(
                 "{TLS}.client_allowed_sans requires client_auth_type to be one of RequireAnyClientCert or RequireAndVerifyClientCert"
@@ -691,8 +823,14 @@ impl TlsSection {
         let algorithms = provider.signature_verification_algorithms;
         let verifier: Arc<dyn ClientCertVerifier> = match auth {
             ClientAuth::NoClientCert => return Ok(Arc::new(rustls::server::NoClientAuth)),
-            ClientAuth::RequestClientCert => Arc::new(AnyClientCert { mandatory: false, algorithms }),
-            ClientAuth::RequireAnyClientCert => Arc::new(AnyClientCert { mandatory: true, algorithms }),
+            ClientAuth::RequestClientCert => Arc::new(AnyClientCert {
+                mandatory: false,
+                algorithms,
+            }),
+            ClientAuth::RequireAnyClientCert => Arc::new(AnyClientCert {
+                mandatory: true,
+                algorithms,
+            }),
             ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert => {
                 let Some((ca_pem, ca_origin)) = ca else {
                     return Err(format!(
@@ -702,19 +840,29 @@ impl TlsSection {
                 };
                 let mut roots = RootCertStore::empty();
                 for cert in parse_certificates(&ca_pem, &ca_origin)? {
-                    roots.add(cert).map_err(|err| format!("{ca_origin}: not a usable CA certificate: {err}"))?;
+                    roots.add(cert).map_err(|err| {
+                        format!("{ca_origin}: not a usable CA certificate: {err}")
+                    })?;
                 }
-                let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider));
+                let builder = WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    Arc::clone(provider),
+                );
                 let builder = if auth == ClientAuth::VerifyClientCertIfGiven {
                     builder.allow_unauthenticated()
                 } else {
                     builder
                 };
-                builder.build().map_err(|err| format!("{ca_origin}: {err}"))?
+                builder
+                    .build()
+                    .map_err(|err| format!("{ca_origin}: {err}"))?
             }
         };
         Ok(match &self.client_allowed_sans {
-            Some(sans) => Arc::new(AllowedSans { inner: verifier, allowed: sans.clone() }),
+            Some(sans) => Arc::new(AllowedSans {
+                inner: verifier,
+                allowed: sans.clone(),
+            }),
             None => verifier,
         })
     }
@@ -743,8 +891,13 @@ fn pem_source(
 ) -> Result<Option<(Vec<u8>, String)>, String> {
     match (inline.is_empty(), file.is_empty()) {
         (true, true) => Ok(None),
-        (false, false) => Err(format!("{TLS}: {inline_key} and {file_key} are both set; keep one")),
-        (false, true) => Ok(Some((inline.as_bytes().to_vec(), format!("{TLS}.{inline_key}")))),
+        (false, false) => Err(format!(
+            "{TLS}: {inline_key} and {file_key} are both set; keep one"
+        )),
+        (false, true) => Ok(Some((
+            inline.as_bytes().to_vec(),
+            format!("{TLS}.{inline_key}"),
+        ))),
         (true, false) => {
             let path: PathBuf = base_dir.join(file);
             let origin = format!("{TLS}.{file_key} {}", path.display());
@@ -767,15 +920,42 @@ fn parse_certificates(pem: &[u8], origin: &str) -> Result<Vec<CertificateDer<'st
 /// The names `tls.CipherSuites()` gives in Go (what the toolkit accepts), and rustls' suite
 /// when ring has it.
 const GO_CIPHER_SUITES: &[(&str, Option<CipherSuite>)] = &[
-    ("TLS_AES_128_GCM_SHA256", Some(CipherSuite::TLS13_AES_128_GCM_SHA256)),
-    ("TLS_AES_256_GCM_SHA384", Some(CipherSuite::TLS13_AES_256_GCM_SHA384)),
-    ("TLS_CHACHA20_POLY1305_SHA256", Some(CipherSuite::TLS13_CHACHA20_POLY1305_SHA256)),
-    ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", Some(CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)),
-    ("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", Some(CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384)),
-    ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", Some(CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)),
-    ("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", Some(CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384)),
-    ("TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", Some(CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256)),
-    ("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", Some(CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256)),
+    (
+        "TLS_AES_128_GCM_SHA256",
+        Some(CipherSuite::TLS13_AES_128_GCM_SHA256),
+    ),
+    (
+        "TLS_AES_256_GCM_SHA384",
+        Some(CipherSuite::TLS13_AES_256_GCM_SHA384),
+    ),
+    (
+        "TLS_CHACHA20_POLY1305_SHA256",
+        Some(CipherSuite::TLS13_CHACHA20_POLY1305_SHA256),
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        Some(CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256),
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        Some(CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384),
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        Some(CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256),
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        Some(CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384),
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        Some(CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256),
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        Some(CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256),
+    ),
     ("TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", None),
     ("TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", None),
     ("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", None),
@@ -862,9 +1042,14 @@ impl ClientCertVerifier for AllowedSans {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let verified = self.inner.verify_client_cert(end_entity, intermediates, now)?;
-        let names = subject_alt_names(end_entity.as_ref())
-            .ok_or_else(|| rustls::Error::General("client certificate: cannot read its subject alternative names".into()))?;
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        let names = subject_alt_names(end_entity.as_ref()).ok_or_else(|| {
+            rustls::Error::General(
+                "client certificate: cannot read its subject alternative names".into(),
+            )
+        })?;
         if names.iter().any(|name| self.allowed.contains(name)) {
             Ok(verified)
         } else {
@@ -908,7 +1093,9 @@ fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         if count == 0 || count > 4 || rest.len() < count {
             return None;
         }
-        let len = rest[..count].iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        let len = rest[..count]
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
         (len, &rest[count..])
     };
     if rest.len() < len {
@@ -923,8 +1110,12 @@ fn subject_alt_names(cert_der: &[u8]) -> Option<Vec<String>> {
     const SEQUENCE: u8 = 0x30;
     const EXTENSIONS: u8 = 0xa3; // [3] EXPLICIT in TBSCertificate
     const SAN_OID: &[u8] = &[0x55, 0x1d, 0x11]; // 2.5.29.17
-    let (SEQUENCE, certificate, _) = der_element(cert_der)? else { return None };
-    let (SEQUENCE, mut tbs, _) = der_element(certificate)? else { return None };
+    let (SEQUENCE, certificate, _) = der_element(cert_der)? else {
+        return None;
+    };
+    let (SEQUENCE, mut tbs, _) = der_element(certificate)? else {
+        return None;
+    };
     let mut names = Vec::new();
     while !tbs.is_empty() {
         let (tag, contents, rest) = der_element(tbs)?;
@@ -932,11 +1123,15 @@ fn subject_alt_names(cert_der: &[u8]) -> Option<Vec<String>> {
         if tag != EXTENSIONS {
             continue;
         }
-        let (SEQUENCE, mut extensions, _) = der_element(contents)? else { return None };
+        let (SEQUENCE, mut extensions, _) = der_element(contents)? else {
+            return None;
+        };
         while !extensions.is_empty() {
             let (_, extension, rest) = der_element(extensions)?;
             extensions = rest;
-            let (0x06, oid, mut fields) = der_element(extension)? else { return None };
+            let (0x06, oid, mut fields) = der_element(extension)? else {
+                return None;
+            };
             if oid != SAN_OID {
                 continue;
             }
@@ -948,13 +1143,17 @@ fn subject_alt_names(cert_der: &[u8]) -> Option<Vec<String>> {
                     value = Some(contents);
                 }
             }
-            let (SEQUENCE, mut general_names, _) = der_element(value?)? else { return None };
+            let (SEQUENCE, mut general_names, _) = der_element(value?)? else {
+                return None;
+            };
             while !general_names.is_empty() {
                 let (tag, contents, rest) = der_element(general_names)?;
                 general_names = rest;
                 match tag {
                     // rfc822Name, dNSName, uniformResourceIdentifier: IA5String
-                    0x81 | 0x82 | 0x86 => names.push(String::from_utf8_lossy(contents).into_owned()),
+                    0x81 | 0x82 | 0x86 => {
+                        names.push(String::from_utf8_lossy(contents).into_owned())
+                    }
                     0x87 => {
                         let ip = match contents.len() {
                             4 => IpAddr::from(<[u8; 4]>::try_from(contents).ok()?),
@@ -1004,7 +1203,11 @@ mod yaml {
         let mut documents = 0;
         for event in Parser::new_from_str(text) {
             let (event, span) = event.map_err(|err| {
-                format!("line {}: YAML syntax error: {}", err.marker().line(), err.info())
+                format!(
+                    "line {}: YAML syntax error: {}",
+                    err.marker().line(),
+                    err.info()
+                )
             })?;
             let line = span.start.line();
             let node = match event {
@@ -1015,11 +1218,21 @@ mod yaml {
                     }
                     continue;
                 }
-                Event::Alias(_) => return Err(format!("line {line}: YAML aliases are not supported")),
+                Event::Alias(_) => {
+                    return Err(format!("line {line}: YAML aliases are not supported"))
+                }
                 Event::Scalar(text, style, anchor, _) => {
                     refuse_anchor(anchor, line)?;
-                    let null = style == ScalarStyle::Plain && matches!(text.as_ref(), "" | "~" | "null" | "Null" | "NULL");
-                    Node { value: if null { Value::Null } else { Value::Scalar(Cow::into_owned(text)) }, line }
+                    let null = style == ScalarStyle::Plain
+                        && matches!(text.as_ref(), "" | "~" | "null" | "Null" | "NULL");
+                    Node {
+                        value: if null {
+                            Value::Null
+                        } else {
+                            Value::Scalar(Cow::into_owned(text))
+                        },
+                        line,
+                    }
                 }
                 Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                     refuse_anchor(anchor, line)?;
@@ -1049,7 +1262,10 @@ mod yaml {
                 Some(_) => return Err(format!("line {line}: unbalanced YAML structure")),
             }
         }
-        Ok(root.unwrap_or(Node { value: Value::Null, line: 1 }))
+        Ok(root.unwrap_or(Node {
+            value: Value::Null,
+            line: 1,
+        }))
     }
 
     fn refuse_anchor(anchor: usize, line: usize) -> Result<(), String> {
@@ -1070,8 +1286,16 @@ mod yaml {
         }
 
         fn wrong(&self, path: &str, expected: &str) -> String {
-            let at = if path.is_empty() { "the file".to_owned() } else { path.to_owned() };
-            format!("{at} (line {}): expected {expected}, found {}", self.line, self.kind())
+            let at = if path.is_empty() {
+                "the file".to_owned()
+            } else {
+                path.to_owned()
+            };
+            format!(
+                "{at} (line {}): expected {expected}, found {}",
+                self.line,
+                self.kind()
+            )
         }
 
         /// The entries of a mapping (nothing: none), keys as text; duplicate keys are errors.
@@ -1088,7 +1312,11 @@ mod yaml {
                     return Err(key.wrong(path, "a key"));
                 };
                 if entries.iter().any(|(seen, _, _)| seen == name) {
-                    let at = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+                    let at = if path.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{path}.{name}")
+                    };
                     return Err(format!("{at} (line {}): key set twice", key.line));
                 }
                 entries.push((name, key.line, value));
@@ -1116,14 +1344,185 @@ mod yaml {
         /// YAML 1.1 booleans, as the toolkit's go-yaml v2 reads them.
         pub fn boolean(&self, path: &str) -> Result<bool, String> {
             match self.string(path)?.as_str() {
-                "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "y" | "Y" => Ok(true),
-                "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "n" | "N" => Ok(false),
+                "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "y"
+                | "Y" => Ok(true),
+                "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "n"
+                | "N" => Ok(false),
                 _ => Err(self.wrong(path, "true or false")),
             }
         }
 
         pub fn unsigned(&self, path: &str) -> Result<u64, String> {
-            self.string(path)?.parse().map_err(|_| self.wrong(path, "a whole number"))
+            self.string(path)?
+                .parse()
+                .map_err(|_| self.wrong(path, "a whole number"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_go_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_go_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_go_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_go_duration("2us"), Ok(Duration::from_micros(2)));
+        assert_eq!(parse_go_duration("3µs"), Ok(Duration::from_micros(3)));
+        for bad in [
+            "",
+            "1",
+            "s",
+            "1x",
+            "-1s",
+            "1s2",
+            "1..5s",
+            "99999999999h",
+            "1 s",
+        ] {
+            assert!(parse_go_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rate_limiter_is_a_token_bucket_full_at_start() {
+        let limiter = RateLimiter::new(Duration::from_secs(10), 2);
+        let start = Instant::now();
+        assert!(limiter.allow_at(start));
+        assert!(limiter.allow_at(start));
+        assert!(!limiter.allow_at(start));
+        assert!(!limiter.allow_at(start + Duration::from_secs(9)));
+        assert!(limiter.allow_at(start + Duration::from_secs(10)));
+        assert!(!limiter.allow_at(start + Duration::from_secs(11)));
+        // A long pause refills to the burst, not beyond.
+        let later = start + Duration::from_secs(1000);
+        assert!(limiter.allow_at(later));
+        assert!(limiter.allow_at(later));
+        assert!(!limiter.allow_at(later));
+    }
+
+    #[test]
+    fn unknown_users_run_bcrypt_at_the_highest_configured_cost() {
+        let cheap = bcrypt::hash("a", 4).unwrap();
+        let dearer = bcrypt::hash("b", 5).unwrap();
+        let auth = BasicAuth::new([("a".to_owned(), cheap), ("b".to_owned(), dearer)]).unwrap();
+        assert_eq!(bcrypt_cost(&auth.dummy_hash), Ok(5));
+        // A real bcrypt run (Ok), never a match, for any password; not an early error.
+        for password in ["", "a", "b", "fakepassword"] {
+            assert!(matches!(
+                bcrypt::verify(password, &auth.dummy_hash),
+                Ok(false)
+            ));
+        }
+        let default = BasicAuth::new(Vec::new()).unwrap();
+        assert_eq!(bcrypt_cost(&default.dummy_hash), Ok(10));
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let auth =
+            BasicAuth::new([("alice".to_owned(), bcrypt::hash("right", 4).unwrap())]).unwrap();
+        let header = |password: &str| {
+            use base64::Engine as _;
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("alice:{password}"))
+            )
+        };
+        for i in 0..(AUTH_CACHE_SIZE * 2) {
+            assert!(!auth.check(Some(header(&format!("wrong{i}")).as_bytes())));
+            assert!(auth.cache_len() <= AUTH_CACHE_SIZE);
+        }
+        assert!(auth.cache_len() > AUTH_CACHE_SIZE / 2);
+        assert!(auth.check(Some(header("right").as_bytes())));
+        assert_eq!(
+            auth.check_cached(Some(header("right").as_bytes())),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn cache_keys_separate_their_parts() {
+        assert_ne!(cache_key(b"ab", "h", b"c"), cache_key(b"a", "h", b"bc"));
+        assert_ne!(cache_key(b"a", "h1", b"c"), cache_key(b"a", "h2", b"c"));
+        assert_eq!(cache_key(b"a", "h", b"c"), cache_key(b"a", "h", b"c"));
+    }
+
+    #[test]
+    fn credentials_parsing() {
+        let parsed = parse_basic_credentials(b"Basic YWxpY2U6cGE6c3M=").unwrap();
+        assert_eq!(parsed.user, b"alice");
+        assert_eq!(parsed.password.as_slice(), b"pa:ss");
+        let empty = parse_basic_credentials(b"basic Og==").unwrap();
+        assert!(empty.user.is_empty() && empty.password.is_empty());
+        assert!(parse_basic_credentials(b"Basic YWxpY2U=").is_none()); // no colon
+        assert!(parse_basic_credentials(b"Basic YWxpY2U6cGE6c3M").is_none()); // no padding
+        assert!(parse_basic_credentials(b"Digest YWxpY2U6cGE6c3M=").is_none());
+    }
+
+    #[test]
+    fn subject_alt_names_as_go_writes_them() {
+        let mut params = rcgen::CertificateParams::new(vec![
+            "a.example".to_owned(),
+            "192.0.2.1".to_owned(),
+            "2001:db8::1".to_owned(),
+        ])
+        .unwrap();
+        params.subject_alt_names.push(rcgen::SanType::Rfc822Name(
+            "ops@example.org".try_into().unwrap(),
+        ));
+        params.subject_alt_names.push(rcgen::SanType::URI(
+            "spiffe://example.org/scraper".try_into().unwrap(),
+        ));
+        params.subject_alt_names.push(rcgen::SanType::IpAddress(
+            "::ffff:198.51.100.7".parse().unwrap(),
+        ));
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let names = subject_alt_names(cert.der().as_ref()).unwrap();
+        assert_eq!(
+            names,
+            [
+                "a.example",
+                "192.0.2.1",
+                "2001:db8::1",
+                "ops@example.org",
+                "spiffe://example.org/scraper",
+                "198.51.100.7"
+            ]
+        );
+        // No SAN extension: no names; truncated or garbage DER: None, never a panic.
+        let plain = rcgen::CertificateParams::new(Vec::<String>::new())
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        assert_eq!(subject_alt_names(plain.der().as_ref()), Some(Vec::new()));
+        let der = cert.der().as_ref();
+        for len in 0..der.len() {
+            let _ = subject_alt_names(&der[..len]);
+        }
+        assert_eq!(subject_alt_names(b"\x30\x84\xff\xff\xff\xff"), None);
+    }
+
+    #[test]
+    fn yaml_tree_lines_nulls_and_booleans() {
+        let root = yaml::parse("a: 1\nb:\n  - x\n  - ~\nc: 'null'\nd: yes\n").unwrap();
+        let entries = root.entries("").unwrap();
+        let lines: Vec<(&str, usize)> = entries.iter().map(|(k, line, _)| (*k, *line)).collect();
+        assert_eq!(lines, [("a", 1), ("b", 2), ("c", 5), ("d", 6)]);
+        assert_eq!(entries[1].2.string_list("b").unwrap(), ["x", ""]);
+        assert_eq!(entries[2].2.string("c").unwrap(), "null");
+        assert!(entries[3].2.boolean("d").unwrap());
+        let err = yaml::parse("a: 1\na: 2\n")
+            .unwrap()
+            .entries("")
+            .unwrap_err();
+        assert_eq!(err, "a (line 2): key set twice");
+        let err = yaml::parse("[a]: 1\n").unwrap().entries("top").unwrap_err();
+        assert!(err.contains("expected a key"), "{err}");
     }
 }

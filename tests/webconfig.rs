@@ -40,8 +40,12 @@ fn pki() -> Pki {
 
     let client_key = KeyPair::generate().unwrap();
     let mut client_params = CertificateParams::new(vec!["scraper.example".to_string()]).unwrap();
-    client_params.subject_alt_names.push(SanType::Rfc822Name("ops@example.org".try_into().unwrap()));
-    client_params.subject_alt_names.push(SanType::IpAddress("10.1.2.3".parse().unwrap()));
+    client_params
+        .subject_alt_names
+        .push(SanType::Rfc822Name("ops@example.org".try_into().unwrap()));
+    client_params
+        .subject_alt_names
+        .push(SanType::IpAddress("10.1.2.3".parse().unwrap()));
     client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let client_cert = client_params.signed_by(&client_key, &issuer).unwrap();
 
@@ -78,7 +82,12 @@ fn basic(user: &str, password: &str) -> Vec<u8> {
 
 #[test]
 fn empty_file_means_plain_http_without_auth() {
-    for text in ["", "---\n", "# only a comment\n", "tls_server_config:\nhttp_server_config:\nbasic_auth_users:\n"] {
+    for text in [
+        "",
+        "---\n",
+        "# only a comment\n",
+        "tls_server_config:\nhttp_server_config:\nbasic_auth_users:\n",
+    ] {
         let config = WebConfig::parse(text, Path::new("/")).unwrap();
         assert!(config.tls.is_none(), "{text:?}");
         assert!(config.auth.is_none(), "{text:?}");
@@ -144,7 +153,10 @@ rate_limit:
         [
             ("x-frame-options".to_owned(), "deny".to_owned()),
             ("x-content-type-options".to_owned(), "nosniff".to_owned()),
-            ("strict-transport-security".to_owned(), "max-age=31536000".to_owned()),
+            (
+                "strict-transport-security".to_owned(),
+                "max-age=31536000".to_owned()
+            ),
         ]
     );
     let limiter = config.rate_limiter.as_ref().unwrap();
@@ -159,7 +171,11 @@ rate_limit:
 #[test]
 fn inline_cert_and_key() {
     let pki = pki();
-    let indent = |pem: &str| pem.lines().map(|l| format!("    {l}\n")).collect::<String>();
+    let indent = |pem: &str| {
+        pem.lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    };
     let yaml = format!(
         "tls_server_config:\n  cert: |\n{}  key: |\n{}",
         indent(&pki.server_cert_pem),
@@ -180,17 +196,27 @@ fn missing_files_are_named_in_the_error() {
     let pki = pki();
     write_pki(dir.path(), &pki);
     let path = dir.path().join("web.yml");
-    std::fs::write(&path, "tls_server_config:\n  cert_file: server.pem\n  key_file: missing.key\n").unwrap();
+    std::fs::write(
+        &path,
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: missing.key\n",
+    )
+    .unwrap();
     let err = WebConfig::load(&path).unwrap_err();
     assert!(err.contains(&path.display().to_string()), "{err}");
     assert!(err.contains("tls_server_config.key_file"), "{err}");
-    assert!(err.contains(&dir.path().join("missing.key").display().to_string()), "{err}");
+    assert!(
+        err.contains(&dir.path().join("missing.key").display().to_string()),
+        "{err}"
+    );
 
     let err = parse_err(
         "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: /no/ca.pem\n",
         dir.path(),
     );
-    assert!(err.contains("tls_server_config.client_ca_file /no/ca.pem"), "{err}");
+    assert!(
+        err.contains("tls_server_config.client_ca_file /no/ca.pem"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -206,13 +232,24 @@ fn bad_pem_and_mismatched_key_are_load_errors() {
     .unwrap();
     std::fs::write(dir.path().join("other.key"), &pki.client_key_pem).unwrap();
 
-    let config = |cert: &str, key: &str| format!("tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n");
+    let config = |cert: &str, key: &str| {
+        format!("tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n")
+    };
     let err = parse_err(&config("garbage.pem", "server.key"), dir.path());
-    assert!(err.contains("tls_server_config.cert_file") && err.contains("no CERTIFICATE block"), "{err}");
+    assert!(
+        err.contains("tls_server_config.cert_file") && err.contains("no CERTIFICATE block"),
+        "{err}"
+    );
     let err = parse_err(&config("broken.pem", "server.key"), dir.path());
-    assert!(err.contains("tls_server_config.cert_file") && err.contains("not valid PEM"), "{err}");
+    assert!(
+        err.contains("tls_server_config.cert_file") && err.contains("not valid PEM"),
+        "{err}"
+    );
     let err = parse_err(&config("server.pem", "garbage.pem"), dir.path());
-    assert!(err.contains("tls_server_config.key_file") && err.contains("no usable private key"), "{err}");
+    assert!(
+        err.contains("tls_server_config.key_file") && err.contains("no usable private key"),
+        "{err}"
+    );
     // A certificate file given as the key: PEM, but no key in it.
     let err = parse_err(&config("server.pem", "server.pem"), dir.path());
     assert!(err.contains("no usable private key"), "{err}");
@@ -234,9 +271,15 @@ fn bad_pem_and_mismatched_key_are_load_errors() {
 fn unknown_keys_are_errors_naming_key_and_line() {
     let dir = Path::new("/");
     let err = parse_err("basic_auth_users: {}\ntls_config:\n  cert_file: x\n", dir);
-    assert!(err.contains("line 2") && err.contains("unknown key \"tls_config\""), "{err}");
+    assert!(
+        err.contains("line 2") && err.contains("unknown key \"tls_config\""),
+        "{err}"
+    );
     let err = parse_err("tls_server_config:\n  cert_file: a\n  certfile: b\n", dir);
-    assert!(err.contains("line 3") && err.contains("\"tls_server_config.certfile\""), "{err}");
+    assert!(
+        err.contains("line 3") && err.contains("\"tls_server_config.certfile\""),
+        "{err}"
+    );
     let err = parse_err("http_server_config:\n  http3: true\n", dir);
     assert!(err.contains("\"http_server_config.http3\""), "{err}");
     let err = parse_err("rate_limit:\n  every: 1s\n", dir);
@@ -247,7 +290,9 @@ fn unknown_keys_are_errors_naming_key_and_line() {
 fn bad_values_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     write_pki(dir.path(), &pki());
-    let tls = |extra: &str| format!("tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n{extra}");
+    let tls = |extra: &str| {
+        format!("tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n{extra}")
+    };
     let cases: &[(String, &str)] = &[
         (tls("  min_version: TLS14\n"), "tls_server_config.min_version (line 4): unknown TLS version \"TLS14\""),
         (tls("  max_version: SSL3\n"), "unknown TLS version \"SSL3\""),
@@ -293,14 +338,21 @@ fn bad_values_are_errors() {
     ];
     for (yaml, expected) in cases {
         let err = parse_err(yaml, dir.path());
-        assert!(err.contains(expected), "for:\n{yaml}\nexpected {expected:?} in {err:?}");
+        assert!(
+            err.contains(expected),
+            "for:\n{yaml}\nexpected {expected:?} in {err:?}"
+        );
     }
 }
 
 #[test]
 fn basic_auth_checks_passwords_users_and_malformed_headers() {
     let hash = bcrypt::hash("right", 4).unwrap();
-    let config = WebConfig::parse(&format!("basic_auth_users:\n  alice: {hash}\n"), Path::new("/")).unwrap();
+    let config = WebConfig::parse(
+        &format!("basic_auth_users:\n  alice: {hash}\n"),
+        Path::new("/"),
+    )
+    .unwrap();
     let auth = config.auth.as_ref().unwrap();
     assert!(auth.check(Some(&basic("alice", "right"))));
     assert!(!auth.check(Some(&basic("alice", "wrong"))));
@@ -314,8 +366,16 @@ fn basic_auth_checks_passwords_users_and_malformed_headers() {
     assert!(auth.check(Some(&lower)));
     // A password may contain colons: the first one separates user and password.
     let hash = bcrypt::hash("a:b:c", 4).unwrap();
-    let colon = WebConfig::parse(&format!("basic_auth_users:\n  carol: '{hash}'\n"), Path::new("/")).unwrap();
-    assert!(colon.auth.as_ref().unwrap().check(Some(&basic("carol", "a:b:c"))));
+    let colon = WebConfig::parse(
+        &format!("basic_auth_users:\n  carol: '{hash}'\n"),
+        Path::new("/"),
+    )
+    .unwrap();
+    assert!(colon
+        .auth
+        .as_ref()
+        .unwrap()
+        .check(Some(&basic("carol", "a:b:c"))));
 
     let good_token = base64::engine::general_purpose::STANDARD.encode("alice:right");
     let malformed: Vec<Vec<u8>> = vec![
@@ -326,14 +386,22 @@ fn basic_auth_checks_passwords_users_and_malformed_headers() {
         format!("Basic  {good_token}").into_bytes(),
         format!("Basic {good_token} ").into_bytes(),
         format!("Basic {}", good_token.trim_end_matches('=')).into_bytes(),
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("alice")).into_bytes(),
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("alice")
+        )
+        .into_bytes(),
         b"Basic \xff\xfe\x00\x01".to_vec(),
         b"Basic ====".to_vec(),
         vec![0xff; 10_000],
         [b"Basic ".as_slice(), &[b'A'; 100_000]].concat(),
     ];
     for header in &malformed {
-        assert!(!auth.check(Some(header)), "{:?}", String::from_utf8_lossy(header));
+        assert!(
+            !auth.check(Some(header)),
+            "{:?}",
+            String::from_utf8_lossy(header)
+        );
         assert_eq!(auth.check_cached(Some(header)), Some(false));
     }
 }
@@ -341,7 +409,11 @@ fn basic_auth_checks_passwords_users_and_malformed_headers() {
 #[test]
 fn results_are_cached_so_a_correct_password_is_not_hashed_again() {
     let hash = bcrypt::hash("right", 4).unwrap();
-    let config = WebConfig::parse(&format!("basic_auth_users:\n  alice: {hash}\n"), Path::new("/")).unwrap();
+    let config = WebConfig::parse(
+        &format!("basic_auth_users:\n  alice: {hash}\n"),
+        Path::new("/"),
+    )
+    .unwrap();
     let auth = config.auth.as_ref().unwrap();
     let right = basic("alice", "right");
     let wrong = basic("alice", "wrong");
@@ -359,7 +431,11 @@ fn results_are_cached_so_a_correct_password_is_not_hashed_again() {
     assert_eq!(auth.check_cached(Some(&stranger)), Some(false));
     // A reloaded file with another hash for the same user starts afresh (new BasicAuth).
     let hash2 = bcrypt::hash("other", 4).unwrap();
-    let reloaded = WebConfig::parse(&format!("basic_auth_users:\n  alice: {hash2}\n"), Path::new("/")).unwrap();
+    let reloaded = WebConfig::parse(
+        &format!("basic_auth_users:\n  alice: {hash2}\n"),
+        Path::new("/"),
+    )
+    .unwrap();
     let auth2 = reloaded.auth.as_ref().unwrap();
     assert_eq!(auth2.check_cached(Some(&right)), None);
     assert!(!auth2.check(Some(&right)));
@@ -401,7 +477,9 @@ fn random_input_never_panics() {
             0 => String::from_utf8_lossy(&rng.bytes(300)).into_owned(),
             1 => {
                 let len = (rng.next() % 200) as usize;
-                (0..len).map(|_| yaml_bytes[(rng.next() as usize) % yaml_bytes.len()] as char).collect()
+                (0..len)
+                    .map(|_| yaml_bytes[(rng.next() as usize) % yaml_bytes.len()] as char)
+                    .collect()
             }
             _ => {
                 let mut bytes = seed.clone().into_bytes();
@@ -451,13 +529,21 @@ async fn serve_one(listener: TcpListener, config: Arc<WebConfig>) -> Result<(), 
     Ok(())
 }
 
-fn client_config(pki: &Pki, client_cert: Option<(&str, &str)>, versions: &[&'static rustls::SupportedProtocolVersion]) -> rustls::ClientConfig {
+fn client_config(
+    pki: &Pki,
+    client_cert: Option<(&str, &str)>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap()).unwrap();
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_protocol_versions(versions)
-        .unwrap()
-        .with_root_certificates(roots);
+    roots
+        .add(CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(versions)
+    .unwrap()
+    .with_root_certificates(roots);
     match client_cert {
         None => builder.with_no_client_auth(),
         Some((cert, key)) => builder
@@ -475,14 +561,18 @@ async fn exchange(
     yaml: &str,
     client_cert: Option<(&str, &str)>,
     versions: &[&'static rustls::SupportedProtocolVersion],
-) -> (Result<(String, rustls::ProtocolVersion), String>, Result<(), String>) {
+) -> (
+    Result<(String, rustls::ProtocolVersion), String>,
+    Result<(), String>,
+) {
     let dir = tempfile::tempdir().unwrap();
     write_pki(dir.path(), pki);
     let config = Arc::new(WebConfig::parse(yaml, dir.path()).unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(serve_one(listener, config));
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(pki, client_cert, versions)));
+    let connector =
+        tokio_rustls::TlsConnector::from(Arc::new(client_config(pki, client_cert, versions)));
     let client = async {
         let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
         let mut tls = connector
@@ -490,9 +580,13 @@ async fn exchange(
             .await
             .map_err(|e| e.to_string())?;
         let version = tls.get_ref().1.protocol_version().unwrap();
-        tls.write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n").await.map_err(|e| e.to_string())?;
+        tls.write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n")
+            .await
+            .map_err(|e| e.to_string())?;
         let mut answer = Vec::new();
-        tls.read_to_end(&mut answer).await.map_err(|e| e.to_string())?;
+        tls.read_to_end(&mut answer)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok((String::from_utf8_lossy(&answer).into_owned(), version))
     }
     .await;
@@ -509,7 +603,10 @@ async fn tls_handshake_serves_a_request() {
     let (client, server) = exchange(&pki, SERVER_FILES, None, all).await;
     server.unwrap();
     let (answer, version) = client.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200 OK") && answer.ends_with("\r\n\r\nok"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 200 OK") && answer.ends_with("\r\n\r\nok"),
+        "{answer}"
+    );
     assert_eq!(version, rustls::ProtocolVersion::TLSv1_3);
 
     // TLS 1.2 with the one cipher suite configured.
@@ -529,9 +626,14 @@ async fn tls_handshake_serves_a_request() {
 async fn require_and_verify_client_cert() {
     let pki = pki();
     let all = rustls::ALL_VERSIONS;
-    let yaml = format!("{SERVER_FILES}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n");
+    let yaml = format!(
+        "{SERVER_FILES}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n"
+    );
     let good = Some((pki.client_cert_pem.as_str(), pki.client_key_pem.as_str()));
-    let stranger = Some((pki.stranger_cert_pem.as_str(), pki.stranger_key_pem.as_str()));
+    let stranger = Some((
+        pki.stranger_cert_pem.as_str(),
+        pki.stranger_key_pem.as_str(),
+    ));
     for versions in [all, &[&rustls::version::TLS12][..]] {
         let (client, server) = exchange(&pki, &yaml, good, versions).await;
         server.unwrap();
@@ -542,12 +644,20 @@ async fn require_and_verify_client_cert() {
         assert!(server.unwrap_err().contains("peer sent no certificates"));
 
         let (client, server) = exchange(&pki, &yaml, stranger, versions).await;
-        assert!(client.is_err(), "a certificate from another CA must be refused");
+        assert!(
+            client.is_err(),
+            "a certificate from another CA must be refused"
+        );
         assert!(server.unwrap_err().contains("invalid peer certificate"));
     }
 
     // client_allowed_sans: the client certificate carries scraper.example, ops@example.org, 10.1.2.3.
-    for (allowed, accepted) in [("[scraper.example]", true), ("[ops@example.org]", true), ("['10.1.2.3']", true), ("[other.example, 10.1.2.4]", false)] {
+    for (allowed, accepted) in [
+        ("[scraper.example]", true),
+        ("[ops@example.org]", true),
+        ("['10.1.2.3']", true),
+        ("[other.example, 10.1.2.4]", false),
+    ] {
         let yaml = format!("{yaml}  client_allowed_sans: {allowed}\n");
         let (client, server) = exchange(&pki, &yaml, good, all).await;
         assert_eq!(client.is_ok(), accepted, "{allowed}: {client:?}");
@@ -560,10 +670,15 @@ async fn optional_and_unverified_client_certs() {
     let pki = pki();
     let all = rustls::ALL_VERSIONS;
     let good = Some((pki.client_cert_pem.as_str(), pki.client_key_pem.as_str()));
-    let stranger = Some((pki.stranger_cert_pem.as_str(), pki.stranger_key_pem.as_str()));
+    let stranger = Some((
+        pki.stranger_cert_pem.as_str(),
+        pki.stranger_key_pem.as_str(),
+    ));
 
     // VerifyClientCertIfGiven: none is fine, a good one is fine, a bad one is refused.
-    let yaml = format!("{SERVER_FILES}  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.pem\n");
+    let yaml = format!(
+        "{SERVER_FILES}  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.pem\n"
+    );
     assert!(exchange(&pki, &yaml, None, all).await.1.is_ok());
     assert!(exchange(&pki, &yaml, good, all).await.1.is_ok());
     assert!(exchange(&pki, &yaml, stranger, all).await.1.is_err());
