@@ -61,7 +61,7 @@ pub struct WebConfig {
 impl WebConfig {
     /// Reads and checks the file, certificates and keys included. Errors name the file and the key.
     pub fn load(path: &Path) -> Result<WebConfig, String> {
-        let text = std::fs::read(path)
+        let text = read_regular_file(path)
             .map_err(|err| format!("web config file {}: {err}", path.display()))?;
         let text = String::from_utf8(text)
             .map_err(|_| format!("web config file {}: not valid UTF-8", path.display()))?;
@@ -901,10 +901,26 @@ fn pem_source(
         (true, false) => {
             let path: PathBuf = base_dir.join(file);
             let origin = format!("{TLS}.{file_key} {}", path.display());
-            let data = std::fs::read(&path).map_err(|err| format!("{origin}: {err}"))?;
+            let data = read_regular_file(&path).map_err(|err| format!("{origin}: {err}"))?;
             Ok(Some((data, origin)))
         }
     }
+}
+
+/// Bigger than any config, certificate chain or CA bundle.
+const MAX_FILE_SIZE: u64 = 4 << 20;
+
+/// Reads a regular file of sane size: a FIFO or device named by mistake would block the load
+/// (and a reload) or read without end.
+fn read_regular_file(path: &Path) -> Result<Vec<u8>, String> {
+    let metadata = std::fs::metadata(path).map_err(|err| err.to_string())?;
+    if !metadata.is_file() {
+        return Err("not a regular file".to_owned());
+    }
+    if metadata.len() > MAX_FILE_SIZE {
+        return Err(format!("larger than {MAX_FILE_SIZE} bytes"));
+    }
+    std::fs::read(path).map_err(|err| err.to_string())
 }
 
 fn parse_certificates(pem: &[u8], origin: &str) -> Result<Vec<CertificateDer<'static>>, String> {

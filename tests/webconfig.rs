@@ -209,6 +209,31 @@ fn missing_files_are_named_in_the_error() {
         "{err}"
     );
 
+    // A FIFO (or a directory) named by mistake is refused instead of blocking the load.
+    let fifo = dir.path().join("fifo.pem");
+    let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    for name in ["fifo.pem", "."] {
+        let yaml = format!("tls_server_config:\n  cert_file: {name}\n  key_file: server.key\n");
+        let err = parse_err(&yaml, dir.path());
+        assert!(
+            err.contains("tls_server_config.cert_file") && err.contains("not a regular file"),
+            "{err}"
+        );
+    }
+    let err = WebConfig::load(&fifo).unwrap_err();
+    assert!(err.contains("not a regular file"), "{err}");
+    let big = dir.path().join("big.pem");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(5 << 20)
+        .unwrap();
+    let err = parse_err(
+        "tls_server_config:\n  cert_file: big.pem\n  key_file: server.key\n",
+        dir.path(),
+    );
+    assert!(err.contains("larger than"), "{err}");
+
     let err = parse_err(
         "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: /no/ca.pem\n",
         dir.path(),
