@@ -49,8 +49,9 @@ use zeroize::Zeroizing;
 pub struct WebConfig {
     /// `None`: plain HTTP.
     pub tls: Option<Arc<ServerConfig>>,
-    /// `None`: no authentication.
-    pub auth: Option<BasicAuth>,
+    /// `None`: no authentication. An `Arc`, to serve as the endpoint's `Arc<dyn Authorizer>`
+    /// and to move into `spawn_blocking` for a bcrypt run.
+    pub auth: Option<Arc<BasicAuth>>,
     /// `http_server_config.headers`, added to every answer (401s included).
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// `rate_limit`: `None` when absent or its interval is 0. Over the limit the toolkit answers
@@ -87,7 +88,7 @@ impl WebConfig {
                         users.push((user.to_owned(), hash.string(&format!("{key}.{user}"))?));
                     }
                     if !users.is_empty() {
-                        auth = Some(BasicAuth::new(users)?);
+                        auth = Some(Arc::new(BasicAuth::new(users)?));
                     }
                 }
                 "rate_limit" => rate_limiter = RateLimiter::decode(value)?,
@@ -466,6 +467,13 @@ impl BasicAuth {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .len()
+    }
+}
+
+/// The endpoint's hook. It runs bcrypt on a cache miss: see [`BasicAuth`] about the runtime.
+impl crate::http::Authorizer for BasicAuth {
+    fn check(&self, authorization: Option<&[u8]>) -> bool {
+        BasicAuth::check(self, authorization)
     }
 }
 
