@@ -17,6 +17,7 @@ pub mod roots;
 pub mod selfmetrics;
 pub mod systemd;
 pub mod textformat;
+pub mod webconfig;
 
 use std::sync::Arc;
 use std::time::Duration;
