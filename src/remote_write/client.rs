@@ -30,8 +30,10 @@ pub struct Sender {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Sent,
-    /// Try again later: 5xx, 429 or no answer; `after` is the receiver's Retry-After.
+    /// Try again later: 5xx, 429 or no answer (`status` None); `after` is the receiver's
+    /// Retry-After.
     Retry {
+        status: Option<u16>,
         reason: String,
         after: Option<Duration>,
     },
@@ -47,9 +49,17 @@ impl Outcome {
     pub fn label(&self) -> &'static str {
         match self {
             Outcome::Sent => "success",
-            Outcome::Retry { reason, .. } if reason.starts_with("HTTP 429") => "http_429",
-            Outcome::Retry { reason, .. } if reason.starts_with("HTTP ") => "http_5xx",
-            Outcome::Retry { .. } => "error",
+            Outcome::Retry {
+                status: Some(429), ..
+            } => "http_429",
+            Outcome::Retry {
+                status: Some(500..=599),
+                ..
+            } => "http_5xx",
+            Outcome::Retry {
+                status: Some(_), ..
+            } => "http_other",
+            Outcome::Retry { status: None, .. } => "error",
             Outcome::Refused {
                 status: 500..=599, ..
             } => "http_5xx",
@@ -149,12 +159,14 @@ impl Sender {
         let response = match tokio::time::timeout(self.timeout, request).await {
             Err(_) => {
                 return Outcome::Retry {
+                    status: None,
                     reason: format!("no answer within {:?}", self.timeout),
                     after: None,
                 }
             }
             Ok(Err(err)) => {
                 return Outcome::Retry {
+                    status: None,
                     reason: error_chain(&err),
                     after: None,
                 }
@@ -196,6 +208,7 @@ fn classify(status: StatusCode, reason: String, after: Option<Duration>) -> Outc
         }
     } else if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         Outcome::Retry {
+            status: Some(code),
             reason: described,
             after,
         }
@@ -207,6 +220,7 @@ fn classify(status: StatusCode, reason: String, after: Option<Duration>) -> Outc
     } else {
         // 1xx/3xx: no redirects are followed; try again rather than lose the data.
         Outcome::Retry {
+            status: Some(code),
             reason: described,
             after,
         }
@@ -332,6 +346,7 @@ mod tests {
         assert!(matches!(ok(503), Outcome::Retry { .. }));
         assert_eq!(ok(429).label(), "http_429");
         assert_eq!(ok(502).label(), "http_5xx");
+        assert_eq!(ok(308).label(), "http_other");
         assert!(matches!(ok(400), Outcome::Refused { status: 400, .. }));
         assert!(matches!(ok(404), Outcome::Refused { status: 404, .. }));
         assert!(matches!(ok(401), Outcome::Refused { .. }));

@@ -6,7 +6,14 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use crate::exposition::{Exposition, FamilyId, Kind};
 
 /// Request outcomes, the `outcome` label of `pimetrics_remote_write_requests_total`.
-pub const OUTCOMES: [&str; 5] = ["success", "http_4xx", "http_429", "http_5xx", "error"];
+pub const OUTCOMES: [&str; 6] = [
+    "success",
+    "http_4xx",
+    "http_429",
+    "http_5xx",
+    "http_other",
+    "error",
+];
 
 #[derive(Debug)]
 pub struct RemoteWriteStats {
@@ -19,7 +26,7 @@ pub struct RemoteWriteStats {
     pub dropped_too_old: AtomicU64,
     /// Records lost to a torn or corrupt segment.
     pub torn_records: AtomicU64,
-    pub requests: [AtomicU64; 5],
+    pub requests: [AtomicU64; 6],
     pub buffered_bytes: AtomicU64,
     pub buffered_samples: AtomicU64,
     /// Milliseconds; `i64::MIN` when the buffer is empty.
@@ -88,7 +95,7 @@ impl RemoteWriteFamilies {
             ),
             requests: out.family(
                 "pimetrics_remote_write_requests_total",
-                "Remote write requests by outcome.",
+                "Remote write requests by outcome: success, http_4xx (refused for good), http_429, http_5xx, http_other (1xx/3xx, retried), error (no answer: connect, TLS, timeout).",
                 Kind::Counter,
                 &["outcome"],
             ),

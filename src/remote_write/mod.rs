@@ -350,7 +350,7 @@ impl RemoteWriter {
                 self.stats.samples_failed.fetch_add(samples, Relaxed);
                 Duration::ZERO
             }
-            Outcome::Retry { reason, after } => {
+            Outcome::Retry { reason, after, .. } => {
                 *failures = failures.saturating_add(1);
                 self.stats.samples_retried.fetch_add(samples, Relaxed);
                 if last_failure.as_deref() != Some(reason.as_str()) {
