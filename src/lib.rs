@@ -58,6 +58,7 @@ struct Running {
     agent: Arc<Agent>,
     endpoint: Arc<http::Endpoint>,
     pusher: Option<push::Pusher>,
+    remote_write: Option<remote_write::RemoteWrite>,
 }
 
 async fn serve(source: Arc<dyn ConfigSource>, config: Config) -> Result<(), String> {
@@ -95,6 +96,14 @@ async fn serve(source: Arc<dyn ConfigSource>, config: Config) -> Result<(), Stri
     } else {
         None
     };
+    let remote_write = if config.remote_write.enabled() {
+        Some(remote_write::RemoteWrite::start(
+            Arc::clone(&agent),
+            &config.remote_write,
+        )?)
+    } else {
+        None
+    };
     let endpoint = http::Endpoint::new(Arc::clone(&agent), settings);
     let (stop_accepting, accepting) = tokio::sync::watch::channel(false);
     let accept_loop = tokio::spawn(http::serve(listener, Arc::clone(&endpoint), accepting));
@@ -123,6 +132,7 @@ async fn serve(source: Arc<dyn ConfigSource>, config: Config) -> Result<(), Stri
         agent,
         endpoint,
         pusher,
+        remote_write,
     };
     let signal_name = loop {
         tokio::select! {
@@ -142,6 +152,9 @@ async fn serve(source: Arc<dyn ConfigSource>, config: Config) -> Result<(), Stri
     let _ = accept_loop.await;
     if let Some(pusher) = running.pusher.take() {
         pusher.stop().await;
+    }
+    if let Some(writer) = running.remote_write.take() {
+        writer.stop().await;
     }
     log::info!("stopped");
     Ok(())
@@ -216,6 +229,18 @@ async fn apply(config: Config, settings: http::Settings, running: &mut Running) 
             match push::Pusher::start(Arc::clone(&running.agent), &config.push) {
                 Ok(pusher) => running.pusher = Some(pusher),
                 Err(err) => log::error!("reload: push not restarted: {err}"),
+            }
+        }
+    }
+    if config.remote_write != running.config.remote_write || node_changed {
+        if let Some(writer) = running.remote_write.take() {
+            writer.stop().await;
+        }
+        if config.remote_write.enabled() {
+            match remote_write::RemoteWrite::start(Arc::clone(&running.agent), &config.remote_write)
+            {
+                Ok(writer) => running.remote_write = Some(writer),
+                Err(err) => log::error!("reload: remote write not restarted: {err}"),
             }
         }
     }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use pimetrics::remote_write::now_ms;
-use remote_write_support::{gaps, writer_args, writer_process_main, RawSeries};
+use remote_write_support::{gaps, writer_args, RawSeries};
 
 const PI_ADDR: &str = "10.98.0.2";
 const ROUTER_INSIDE: &str = "10.98.0.1";
@@ -300,12 +300,6 @@ fn held(cloud: &str) -> Vec<i64> {
 
 /// Not a test by itself: the writer process, started inside the pi namespace.
 #[test]
-#[ignore = "started by remote_write_through_nat_survives_a_link_cut"]
-fn writer_process() {
-    writer_process_main();
-}
-
-#[test]
 fn remote_write_through_nat_survives_a_link_cut() {
     if !may_run() {
         return;
@@ -341,7 +335,7 @@ fn remote_write_through_nat_survives_a_link_cut() {
     let mut command = Command::new("ip");
     command
         .args(["netns", "exec", &pi])
-        .arg(std::env::current_exe().expect("the test binary"));
+        .arg(env!("CARGO_BIN_EXE_pimetrics"));
     writer_args(
         &mut command,
         NODE,

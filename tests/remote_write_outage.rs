@@ -3,11 +3,9 @@
 //! Prometheus holds a sample for every interval step across the outage; the only hole is the
 //! second or two the process was dead.
 //!
-//! The writer process is this test binary run again (`writer_process`, ignored unless started
-//! so): the real agent (collect thread with the loadavg and meminfo collectors, its own
-//! metrics) with remote write started as the agent starts it (`RemoteWrite::start`), every
-//! second, disk buffer, `flush_interval: "0s"`. Its collection timestamps are the ones of
-//! `node_load1`.
+//! The writer process is the agent binary as a Pi runs it (`--remote-write.url`, the loadavg
+//! and meminfo collectors), every second, disk buffer, `--remote-write.flush-interval=0s`. Its
+//! collection timestamps are the ones of `node_load1`.
 
 mod common;
 mod remote_write_support;
@@ -20,13 +18,7 @@ use remote_write_support::*;
 const NODE: &str = "rw-outage";
 const STEP_MS: i64 = 1000;
 
-/// Not a test by itself: the writer process that the outage test starts, kills, restarts.
-#[test]
-#[ignore = "started by remote_write_survives_an_outage_and_a_sigkill"]
-fn writer_process() {
-    writer_process_main();
-}
-
+/// The writer process that the outage test starts, kills, restarts.
 fn start_writer(url: &str, buffer_dir: &std::path::Path) -> common::Proc {
     let mut command = writer_command(NODE, url, Some(buffer_dir));
     common::Proc::spawn("writer process", &mut command)

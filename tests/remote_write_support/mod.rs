@@ -260,63 +260,35 @@ pub fn gaps(timestamps: &[i64], step_ms: i64, slack_ms: i64) -> Vec<(i64, i64)> 
         .collect()
 }
 
-const CHILD_ENV: &str = "PIMETRICS_RW_CHILD";
-
-/// The command that runs this test binary's `writer_process` test as the agent with remote
-/// write: node `node`, every second, to `url`, disk buffer in `buffer_dir` (written at every
+/// The agent binary as a Pi runs it with remote write: node `node`, the loadavg and meminfo
+/// collectors, every second to `url`, disk buffer in `buffer_dir` (written at every
 /// collection) or in memory.
 pub fn writer_command(node: &str, url: &str, buffer_dir: Option<&Path>) -> Command {
-    let mut command = Command::new(std::env::current_exe().expect("the test binary"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pimetrics"));
     writer_args(&mut command, node, url, buffer_dir);
     command
 }
 
-/// Adds the program's arguments and environment to `command` (`ip netns exec ...`).
+/// Adds the agent's arguments to `command` (its program is the agent, or `ip netns exec ...
+/// pimetrics`). The endpoint listens on a port nobody asks for: only remote write is watched.
 pub fn writer_args(command: &mut Command, node: &str, url: &str, buffer_dir: Option<&Path>) {
-    let dir = buffer_dir
-        .map(|d| d.display().to_string())
-        .unwrap_or_default();
-    command
-        .args(["writer_process", "--exact", "--ignored", "--nocapture"])
-        .env(CHILD_ENV, format!("{node}|{url}|{dir}"));
-}
-
-/// The body of `writer_process`: the real agent (collect thread with the loadavg and meminfo
-/// collectors, its own metrics) and remote write as the agent starts it, until killed.
-pub fn writer_process_main() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let mut parts = spec.splitn(3, '|');
-    let (node, url, dir) = (
-        parts.next().expect("node"),
-        parts.next().expect("url"),
-        parts.next().unwrap_or_default(),
-    );
-    pimetrics::logging::init(log::LevelFilter::Info);
-    let mut agent_config = pimetrics::config::Config {
-        node: Some(node.to_string()),
-        ..pimetrics::config::Config::default()
-    };
-    for spec in pimetrics::collector::COLLECTORS {
-        let on = matches!(spec.name, "loadavg" | "meminfo");
-        agent_config.collectors.insert(spec.name.to_string(), on);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    command.args([
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        format!("--node={node}"),
+        "--collector.disable-defaults".into(),
+        "--collector.loadavg".into(),
+        "--collector.meminfo".into(),
+        format!("--remote-write.url={url}"),
+        "--remote-write.interval=1s".into(),
+    ]);
+    if let Some(dir) = buffer_dir {
+        command.args([
+            format!("--remote-write.buffer-dir={}", dir.display()),
+            "--remote-write.flush-interval=0s".into(),
+        ]);
     }
-    let mut config = config(url, "1s");
-    if !dir.is_empty() {
-        config.buffer_dir = Some(dir.into());
-        config.flush_interval = pimetrics::config::Seconds::parse("0s").unwrap();
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(async {
-        let agent = Arc::new(pimetrics::agent::Agent::start(&agent_config).expect("the agent"));
-        let _writer =
-            pimetrics::remote_write::RemoteWrite::start(agent, &config).expect("remote write");
-        println!("writer started");
-        // Until killed.
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-    });
 }
