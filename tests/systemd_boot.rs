@@ -1,0 +1,335 @@
+//! A real systemd: `systemd-nspawn -b` boots a Debian tree (built once by mmdebstrap, cached
+//! under target/tmp/nspawn) and the tests work in it as on a Pi:
+//! - the .deb from scripts/build-deb: installed, the service active after READY=1, /metrics
+//!   with the node label, the live `systemd-analyze security` score, a killed agent restarted,
+//!   a hung (SIGSTOPped) agent restarted by the watchdog, an upgrade keeping an edited config,
+//!   `dpkg -r` removing it and `dpkg --purge` leaving nothing;
+//! - scripts/deploy over ssh to the container's sshd, with a second host that fails.
+//!
+//! Needs root (mounts, nspawn) and mmdebstrap; without root and outside CI the tests print
+//! SKIPPED. Under CI (env CI set) they always run. Runtime: ~1 min for the tree once, then
+//! about 1.5 min (the watchdog step waits out the shipped WatchdogSec=30s).
+
+mod ship;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Duration;
+
+use ship::*;
+
+const TOOLS: &[&str] = &[
+    "mmdebstrap",
+    "unshare",
+    "nsenter",
+    "dpkg-deb",
+    "curl",
+    "ssh",
+];
+
+fn ready(test: &str) -> bool {
+    root_or_skip(test) && have_all(TOOLS, test)
+}
+
+/// Every path of the container's root file system except the ones that change by themselves
+/// (logs, dpkg's database, caches), to compare before install and after purge.
+const FILES: &str = "find / -xdev \\( -path /proc -o -path /sys -o -path /dev -o -path /run \
+    -o -path /tmp -o -path /var/tmp -o -path /var/log -o -path /var/lib/dpkg -o -path /var/cache \
+    -o -path /var/lib/systemd -o -path /var/lib/apt -o -path /root/.ssh \\) -prune -o -print | sort";
+
+/// /metrics of the agent in the container, fetched from its network namespace.
+fn scrape(c: &Container, port: u16) -> Option<String> {
+    let out = run(
+        "curl /metrics",
+        c.in_net("curl")
+            .args(["-fsS", "--max-time", "5"])
+            .arg(format!("http://127.0.0.1:{port}/metrics")),
+        Duration::from_secs(20),
+    );
+    out.status.success().then(|| text(&out.stdout))
+}
+
+fn main_pid(c: &Container) -> u32 {
+    c.show("pimetrics.service", "MainPID")["MainPID"]
+        .parse()
+        .expect("MainPID")
+}
+
+/// Waits until the service runs again with a main PID other than `old`.
+fn restarted(c: &Container, old: u32, limit: Duration) -> Option<u32> {
+    eventually(limit, || {
+        let p = c.show("pimetrics.service", "ActiveState,MainPID");
+        let pid: u32 = p["MainPID"].parse().ok()?;
+        (p["ActiveState"] == "active" && pid != 0 && pid != old).then_some(pid)
+    })
+}
+
+#[test]
+fn the_package_runs_under_a_real_systemd() {
+    if !ready("systemd boot: package") {
+        return;
+    }
+    let tree = debian_tree();
+    let debs = tempfile::tempdir().unwrap();
+    let v1 = build_deb(debs.path(), "0.1.0");
+    let v2 = build_deb(debs.path(), "0.1.0+upgrade");
+    let c = Container::boot(&tree, "pi-nspawn");
+
+    let files_before = c.sh_ok(FILES);
+    let users_before = c.sh_ok("cat /etc/passwd /etc/group /etc/shadow /etc/gshadow");
+
+    // Install: postinst creates the user, enables and starts the service; with Type=notify the
+    // start returns only once the agent sent READY=1.
+    c.put(&v1, "/tmp/pimetrics.deb");
+    c.sh_ok("dpkg -i /tmp/pimetrics.deb");
+    let p = c.show(
+        "pimetrics.service",
+        "ActiveState,SubState,Type,StatusText,UnitFileState,WatchdogUSec,User,FragmentPath",
+    );
+    eprintln!("after dpkg -i: {p:?}");
+    assert_eq!(p["ActiveState"], "active", "{p:?}");
+    assert_eq!(p["SubState"], "running", "{p:?}");
+    assert_eq!(p["Type"], "notify");
+    assert_eq!(p["UnitFileState"], "enabled");
+    assert_eq!(p["WatchdogUSec"], "30s");
+    assert_eq!(p["User"], "pimetrics");
+    assert!(
+        !p["StatusText"].trim().is_empty(),
+        "no STATUS= from the agent: {p:?}"
+    );
+    let id = c.sh_ok("id pimetrics");
+    assert!(id.contains("(video)"), "pimetrics not in group video: {id}");
+    assert_eq!(
+        c.sh_ok("stat -c '%U:%G %a' /var/lib/pimetrics/textfile /etc/pimetrics/pimetrics.ron"),
+        "root:pimetrics 775\nroot:pimetrics 640\n"
+    );
+    let agent_user = c.sh_ok(&format!("ps -o user= -p {}", main_pid(&c)));
+    assert_eq!(agent_user.trim(), "pimetrics");
+
+    // /metrics with the node label (the host name: the package's config leaves node unset).
+    let metrics = eventually(Duration::from_secs(20), || scrape(&c, 9243)).expect("/metrics");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("node_uname_info{") && l.contains("node=\"pi-nspawn\"")),
+        "no node_uname_info with node=\"pi-nspawn\" in:\n{metrics}"
+    );
+    assert!(
+        metrics.contains("node_textfile_scrape_error{node=\"pi-nspawn\"} 0"),
+        "the package's textfile directory is not read cleanly:\n{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("textfile"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    // The live sandbox score (systemd in the container computes it from the running unit).
+    let security = c.sh_ok("systemd-analyze security --no-pager pimetrics.service");
+    let overall = security
+        .lines()
+        .find_map(|l| l.split_once("Overall exposure level for pimetrics.service: "))
+        .map(|(_, rest)| rest.split_whitespace().next().unwrap_or("").to_string())
+        .expect("overall exposure line");
+    let score: f64 = overall.parse().expect("score");
+    eprintln!("live systemd-analyze security pimetrics.service: {score}");
+    assert!(
+        score <= 1.7,
+        "exposure {score} above 1.7:\n{}",
+        security
+            .lines()
+            .filter(|l| l.starts_with('✗'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    // A killed agent is restarted (Restart=always, RestartSec=5s).
+    let first = main_pid(&c);
+    c.sh_ok(&format!("kill -KILL {first}"));
+    let second =
+        restarted(&c, first, Duration::from_secs(30)).expect("the killed agent was not restarted");
+    assert!(eventually(Duration::from_secs(20), || scrape(&c, 9243)).is_some());
+
+    // A hung agent (stopped: no more WATCHDOG=1) is killed by the watchdog and restarted.
+    c.sh_ok(&format!("kill -STOP {second}"));
+    let third = restarted(&c, second, Duration::from_secs(120))
+        .expect("the stopped agent was not restarted by the watchdog");
+    let journal = c.sh_ok("journalctl -u pimetrics.service --no-pager -o cat");
+    assert!(
+        journal.contains("Watchdog timeout"),
+        "no watchdog timeout in the journal:\n{journal}"
+    );
+    assert!(eventually(Duration::from_secs(20), || scrape(&c, 9243)).is_some());
+    eprintln!("agent pids: installed {first}, after kill {second}, after watchdog {third}");
+
+    // Upgrade: an edited config survives (a conffile), the service keeps running.
+    c.sh_ok(
+        "sed -i 's|^    node: None,$|    node: \"edited-node\",|' /etc/pimetrics/pimetrics.ron",
+    );
+    c.put(&v2, "/tmp/pimetrics2.deb");
+    c.sh_ok("dpkg -i --force-confdef --force-confold /tmp/pimetrics2.deb");
+    assert_eq!(
+        c.sh_ok("dpkg-query -W -f '${Version}' pimetrics"),
+        "0.1.0+upgrade"
+    );
+    assert!(c
+        .sh_ok("cat /etc/pimetrics/pimetrics.ron")
+        .contains("    node: \"edited-node\","));
+    let after_upgrade = eventually(Duration::from_secs(30), || {
+        scrape(&c, 9243).filter(|m| m.contains("node=\"edited-node\""))
+    });
+    assert!(
+        after_upgrade.is_some(),
+        "after the upgrade the agent does not run with the edited config"
+    );
+
+    // dpkg -r: service stopped and gone, binary gone, config kept.
+    c.sh_ok("dpkg -r pimetrics");
+    let p = c.show("pimetrics.service", "LoadState,ActiveState");
+    assert_eq!(p["LoadState"], "not-found", "{p:?}");
+    assert_eq!(c.sh("test -e /usr/bin/pimetrics").status.code(), Some(1));
+    assert_eq!(c.sh("pgrep -x pimetrics").status.code(), Some(1));
+    assert!(scrape(&c, 9243).is_none());
+    c.sh_ok("test -f /etc/pimetrics/pimetrics.ron");
+
+    // dpkg --purge: nothing left: same files, same users and groups as before the install.
+    c.sh_ok("dpkg --purge pimetrics");
+    let files_after = c.sh_ok(FILES);
+    let before: BTreeSet<&str> = files_before.lines().collect();
+    let after: BTreeSet<&str> = files_after.lines().collect();
+    // useradd/userdel keep the previous passwd/group/shadow as "<file>-" backups.
+    let backups = [
+        "/etc/passwd-",
+        "/etc/group-",
+        "/etc/shadow-",
+        "/etc/gshadow-",
+    ];
+    let left: Vec<&&str> = after
+        .difference(&before)
+        .filter(|p| !backups.contains(p))
+        .collect();
+    let gone: Vec<&&str> = before.difference(&after).collect();
+    assert!(left.is_empty(), "left behind after purge: {left:?}");
+    assert!(gone.is_empty(), "removed by the package: {gone:?}");
+    assert_eq!(
+        c.sh_ok("cat /etc/passwd /etc/group /etc/shadow /etc/gshadow"),
+        users_before
+    );
+}
+
+#[test]
+fn deploy_installs_over_ssh_and_reports_the_failing_host() {
+    if !ready("systemd boot: deploy") || !have_all(&["ssh-keygen"], "systemd boot: deploy") {
+        return;
+    }
+    let tree = debian_tree();
+    let c = Container::boot(&tree, "deploy-target");
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id");
+    run_ok(
+        "ssh-keygen",
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key),
+        Duration::from_secs(30),
+    );
+    c.sh_ok("mkdir -p -m 0700 /root/.ssh");
+    c.put(&key.with_extension("pub"), "/root/.ssh/authorized_keys");
+    c.sh_ok("chmod 0600 /root/.ssh/authorized_keys; systemctl is-active ssh.service");
+
+    // Two hosts: the container's sshd, and a port nobody listens on.
+    let inventory = dir.path().join("inventory");
+    std::fs::write(
+        &inventory,
+        "# host target node push_url\n\
+         root@127.0.0.1 auto pi-deployed -\n\
+         root@127.0.0.1:2 aarch64-unknown-linux-musl pi-unreachable\n",
+    )
+    .unwrap();
+    let arch = run_ok(
+        "uname -m",
+        Command::new("uname").arg("-m"),
+        Duration::from_secs(5),
+    );
+    let agent = stripped_agent(dir.path());
+    let deploy = |extra: &[&str]| {
+        let mut cmd = c.in_net(repo().join("scripts/deploy"));
+        cmd.args(extra)
+            .arg("--binary")
+            .arg(format!("{}={}", arch.trim(), agent.display()))
+            .arg("--binary")
+            .arg(format!("aarch64-unknown-linux-musl={}", agent.display()))
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+            ])
+            .args(["-o", "LogLevel=ERROR"])
+            .arg("-o")
+            .arg(format!("IdentityFile={}", key.display()))
+            .arg("--log-dir")
+            .arg(dir.path().join("logs"))
+            .arg(&inventory);
+        run("scripts/deploy", &mut cmd, Duration::from_secs(300))
+    };
+
+    // --dry-run: says what it would do and touches nothing.
+    let dry = deploy(&["--dry-run"]);
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    let dry_out = text(&dry.stdout);
+    assert!(
+        dry_out.contains("root@127.0.0.1: would deploy node \"pi-deployed\""),
+        "{dry_out}"
+    );
+    assert!(
+        dry_out.contains("root@127.0.0.1:2: would deploy node \"pi-unreachable\""),
+        "{dry_out}"
+    );
+    assert_eq!(
+        c.sh("test -e /usr/local/bin/pimetrics").status.code(),
+        Some(1)
+    );
+
+    let out = deploy(&[]);
+    let report = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    eprintln!("{report}");
+    assert_eq!(out.status.code(), Some(1), "one host failed: {report}");
+    assert!(
+        report.contains("OK      root@127.0.0.1 (node pi-deployed)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("FAILED  root@127.0.0.1:2 (node pi-unreachable)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("deploy: 1 of 2 host(s) deployed"),
+        "{report}"
+    );
+
+    // On the "Pi": the installed files, the user, the running service with READY, /metrics.
+    let p = c.show(
+        "pimetrics.service",
+        "ActiveState,UnitFileState,User,FragmentPath",
+    );
+    assert_eq!(p["ActiveState"], "active", "{p:?}");
+    assert_eq!(p["UnitFileState"], "enabled", "{p:?}");
+    assert_eq!(p["FragmentPath"], "/etc/systemd/system/pimetrics.service");
+    assert_eq!(
+        c.sh_ok("stat -c '%a %U' /usr/local/bin/pimetrics; grep '^    node:' /etc/pimetrics/pimetrics.ron"),
+        "755 root\n    node: \"pi-deployed\",\n"
+    );
+    let metrics = eventually(Duration::from_secs(20), || scrape(&c, 9243)).expect("/metrics");
+    assert!(metrics.contains("node=\"pi-deployed\""));
+
+    // A second run (an update) restarts it in place.
+    let old = main_pid(&c);
+    let again = deploy(&[]);
+    assert!(text(&again.stdout).contains("OK      root@127.0.0.1 (node pi-deployed)"));
+    assert_ne!(
+        main_pid(&c),
+        old,
+        "the agent was not restarted by the second deploy"
+    );
+}
