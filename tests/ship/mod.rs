@@ -157,6 +157,7 @@ pub fn eventually<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> O
 
 /// The binary under test without its debug info (a debug build is ~80 MB), in `dir`.
 pub fn stripped_agent(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("create dir");
     let path = dir.join("pimetrics");
     if !path.exists() {
         run_ok(
