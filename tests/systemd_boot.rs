@@ -333,3 +333,233 @@ fn deploy_installs_over_ssh_and_reports_the_failing_host() {
         "the agent was not restarted by the second deploy"
     );
 }
+
+/// An overlay of the cached tree (a root file system to build on), unmounted on drop.
+struct Overlay {
+    merged: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Overlay {
+    fn new(tree: &std::path::Path) -> Overlay {
+        let dir = tempfile::Builder::new()
+            .prefix("overlay-")
+            .tempdir_in(tree.parent().unwrap())
+            .unwrap();
+        for d in ["upper", "work", "merged"] {
+            std::fs::create_dir(dir.path().join(d)).unwrap();
+        }
+        let merged = dir.path().join("merged");
+        run_ok(
+            "mount overlay",
+            Command::new("mount")
+                .args(["-t", "overlay", "overlay", "-o"])
+                .arg(format!(
+                    "lowerdir={},upperdir={},workdir={}",
+                    tree.display(),
+                    dir.path().join("upper").display(),
+                    dir.path().join("work").display()
+                ))
+                .arg(&merged),
+            Duration::from_secs(30),
+        );
+        Overlay { merged, _dir: dir }
+    }
+}
+
+impl Drop for Overlay {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.merged).status();
+    }
+}
+
+#[test]
+fn the_pi_gen_stage_installs_the_package_into_a_root_that_then_boots_with_it() {
+    if !ready("systemd boot: pi-gen stage") {
+        return;
+    }
+    let tree = debian_tree();
+    let debs = tempfile::tempdir().unwrap();
+    let deb = build_deb(debs.path(), "0.1.0");
+    let arch = run_ok(
+        "dpkg --print-architecture",
+        Command::new("dpkg").arg("--print-architecture"),
+        Duration::from_secs(10),
+    );
+    let arch = arch.trim();
+
+    // The stage as pi-gen has it, with the package in files/.
+    let stage = tempfile::tempdir().unwrap();
+    run_ok(
+        "cp stage",
+        Command::new("cp")
+            .arg("-a")
+            .arg(repo().join("pi-image/pi-gen/stage-pimetrics"))
+            .arg(stage.path()),
+        Duration::from_secs(30),
+    );
+    let stage = stage.path().join("stage-pimetrics");
+    assert!(stage.join("EXPORT_IMAGE").exists());
+    std::fs::copy(
+        &deb,
+        stage
+            .join("00-install/files")
+            .join(deb.file_name().unwrap()),
+    )
+    .unwrap();
+
+    let rootfs = Overlay::new(&tree);
+    // pi-gen's helpers, as its scripts/common defines them (on_chroot: a chroot with /proc,
+    // /dev and /sys mounted; copy_previous: rsync of the previous stage).
+    let helpers = r#"
+on_chroot() {
+    mount -t proc proc "${ROOTFS_DIR}/proc"
+    mount --rbind /dev "${ROOTFS_DIR}/dev"
+    mount --rbind /sys "${ROOTFS_DIR}/sys"
+    local rc=0
+    chroot "${ROOTFS_DIR}" /bin/bash -e "$@" || rc=$?
+    umount -l "${ROOTFS_DIR}/sys" "${ROOTFS_DIR}/dev" "${ROOTFS_DIR}/proc"
+    return $rc
+}
+copy_previous() { echo copy_previous called; }
+export -f on_chroot copy_previous
+"#;
+    // prerun.sh: copies the previous stage only when the root does not exist yet.
+    let prerun = run_ok(
+        "prerun.sh",
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "bash", "-ec"])
+            .arg(format!(
+                "{helpers}\nROOTFS_DIR=/nonexistent-pimetrics-root bash -e {}",
+                stage.join("prerun.sh").display()
+            )),
+        Duration::from_secs(30),
+    );
+    assert_eq!(prerun.trim(), "copy_previous called");
+    let out = run_ok(
+        "00-run.sh",
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "bash", "-ec"])
+            .arg(format!("{helpers}\ncd 00-install && bash -e ./00-run.sh"))
+            .current_dir(&stage)
+            .env("ROOTFS_DIR", &rootfs.merged)
+            .env("ARCH", arch)
+            .env("PIMETRICS_NODE", "pi-gen-built")
+            .env("PIMETRICS_PUSH_URL", "https://push.example.net:9091"),
+        Duration::from_secs(300),
+    );
+    assert!(out.contains("enabled"), "{out}");
+    let root = &rootfs.merged;
+    assert!(root.join("usr/bin/pimetrics").is_file());
+    assert!(!root.join("tmp/pimetrics.deb").exists());
+    assert_eq!(
+        std::fs::read_link(
+            root.join("etc/systemd/system/multi-user.target.wants/pimetrics.service")
+        )
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_start_matches("/usr"),
+        "/lib/systemd/system/pimetrics.service"
+    );
+    let config = std::fs::read_to_string(root.join("etc/pimetrics/pimetrics.ron")).unwrap();
+    assert!(config.contains("    node: \"pi-gen-built\","), "{config}");
+    assert!(config.contains("        url: \"https://push.example.net:9091\","));
+    assert!(std::fs::read_to_string(root.join("etc/passwd"))
+        .unwrap()
+        .contains("\npimetrics:"));
+
+    // First boot of the built root: the agent is up with the node name from pi-gen's config.
+    let c = Container::boot(root, "pi-gen-image");
+    assert_eq!(
+        c.show("pimetrics.service", "ActiveState")["ActiveState"],
+        "active"
+    );
+    let metrics = eventually(Duration::from_secs(20), || scrape(&c, 9243)).expect("/metrics");
+    assert!(metrics.contains("node=\"pi-gen-built\""));
+}
+
+/// Runs Raspberry Pi OS first-boot material in a booted container: the package at
+/// /boot/firmware/pimetrics.deb, as the README tells users to put it.
+fn first_boot_container(name: &str) -> (Container, tempfile::TempDir) {
+    let tree = debian_tree();
+    let debs = tempfile::tempdir().unwrap();
+    let deb = build_deb(debs.path(), "0.1.0");
+    let c = Container::boot(&tree, name);
+    c.sh_ok("mkdir -p /boot/firmware");
+    c.put(&deb, "/boot/firmware/pimetrics.deb");
+    (c, debs)
+}
+
+#[test]
+fn the_cloud_init_user_data_installs_and_starts_the_agent() {
+    if !ready("systemd boot: cloud-init") || !have_all(&["yq"], "cloud-init") {
+        return;
+    }
+    let user_data = repo().join("pi-image/cloud-init/user-data");
+    assert!(std::fs::read_to_string(&user_data)
+        .unwrap()
+        .starts_with("#cloud-config\n"));
+    let json = run_ok(
+        "yq",
+        Command::new("yq").args(["-c", "."]).arg(&user_data),
+        Duration::from_secs(30),
+    );
+    let doc: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    let (c, _debs) = first_boot_container("cloud-init-pi");
+    // What cloud-init does with these two modules: write_files, then runcmd.
+    for file in doc["write_files"].as_array().unwrap() {
+        let path = file["path"].as_str().unwrap();
+        let content = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(content.path(), file["content"].as_str().unwrap()).unwrap();
+        c.sh_ok(&format!("mkdir -p \"$(dirname {path})\""));
+        c.put(content.path(), path);
+        c.sh_ok(&format!(
+            "chmod {} {path}",
+            file["permissions"].as_str().unwrap()
+        ));
+    }
+    for command in doc["runcmd"].as_array().unwrap() {
+        let argv: Vec<String> = command
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| format!("'{}'", a.as_str().unwrap()))
+            .collect();
+        c.sh_ok(&argv.join(" "));
+    }
+    let p = c.show("pimetrics.service", "ActiveState,UnitFileState");
+    assert_eq!(p["ActiveState"], "active", "{p:?}");
+    assert_eq!(p["UnitFileState"], "enabled", "{p:?}");
+    let metrics = eventually(Duration::from_secs(20), || scrape(&c, 9243)).expect("/metrics");
+    assert!(metrics.contains("node=\"pi-kitchen\""));
+    assert!(metrics.contains("node_textfile_scrape_error{node=\"pi-kitchen\"} 0"));
+}
+
+#[test]
+fn firstrun_sh_installs_the_agent_and_removes_itself() {
+    if !ready("systemd boot: firstrun.sh") {
+        return;
+    }
+    let (c, _debs) = first_boot_container("firstrun-pi");
+    c.put(
+        &repo().join("pi-image/cloud-init/firstrun.sh"),
+        "/boot/firmware/firstrun.sh",
+    );
+    c.sh_ok(
+        "echo 'console=serial0,115200 root=PARTUUID=1234-02 rootwait systemd.run=/boot/firmware/firstrun.sh systemd.run_success_action=reboot systemd.unit=kernel-command-line.target' > /boot/firmware/cmdline.txt",
+    );
+    c.sh_ok("bash /boot/firmware/firstrun.sh");
+    assert_eq!(
+        c.sh_ok("ls /boot/firmware; cat /boot/firmware/cmdline.txt"),
+        "cmdline.txt\nconsole=serial0,115200 root=PARTUUID=1234-02 rootwait\n"
+    );
+    assert_eq!(
+        c.show("pimetrics.service", "UnitFileState")["UnitFileState"],
+        "enabled"
+    );
+    // The reboot that follows: the enabled service starts.
+    c.sh_ok("systemctl start pimetrics.service");
+    let metrics = eventually(Duration::from_secs(20), || scrape(&c, 9243)).expect("/metrics");
+    assert!(metrics.contains("node=\"pi-kitchen\""));
+}
