@@ -563,3 +563,83 @@ fn firstrun_sh_installs_the_agent_and_removes_itself() {
     let metrics = eventually(Duration::from_secs(20), || scrape(&c, 9243)).expect("/metrics");
     assert!(metrics.contains("node=\"pi-kitchen\""));
 }
+
+/// The shell block of README.md just before the line holding `marker`.
+fn readme_block_before(marker: &str) -> String {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let at = readme.find(marker).expect("marker in README.md");
+    let before = &readme[..at];
+    let end = before.rfind("```").expect("block end");
+    let start = before[..end].rfind("```sh\n").expect("block start") + "```sh\n".len();
+    before[start..end].to_string()
+}
+
+#[test]
+fn the_readme_quick_start_gives_a_running_service() {
+    if !ready("systemd boot: README quick start") {
+        return;
+    }
+    let tree = debian_tree();
+    let dir = tempfile::tempdir().unwrap();
+    let c = Container::boot(&tree, "raspberrypi");
+    // What the Quick start's scp put in the pi user's home directory.
+    c.sh_ok("mkdir -p /home/pi");
+    c.put(&stripped_agent(dir.path()), "/home/pi/pimetrics");
+    c.sh_ok("chmod 0755 /home/pi/pimetrics");
+    c.put(
+        &repo().join("systemd/pimetrics.service"),
+        "/home/pi/pimetrics.service",
+    );
+    c.put(
+        &repo().join("examples/pimetrics.ron"),
+        "/home/pi/pimetrics.ron",
+    );
+    let block = readme_block_before("<!-- tests/systemd_boot.rs runs the block above");
+    assert!(
+        block.contains("systemctl enable --now pimetrics"),
+        "{block}"
+    );
+    let out = c.sh_ok(&format!("cd /home/pi && set -e\n{block}"));
+    assert!(
+        out.contains("node_uname_info{node=\"raspberrypi\""),
+        "{out}"
+    );
+    let p = c.show(
+        "pimetrics.service",
+        "ActiveState,UnitFileState,User,StatusText",
+    );
+    assert_eq!(p["ActiveState"], "active", "{p:?}");
+    assert_eq!(p["UnitFileState"], "enabled", "{p:?}");
+    assert_eq!(p["User"], "pimetrics");
+
+    // The README's package route on the same system, once the manual install is gone.
+    c.sh_ok(
+        "systemctl disable --now pimetrics; rm -r /etc/systemd/system/pimetrics.service \
+         /usr/local/bin/pimetrics /etc/pimetrics; userdel pimetrics; systemctl daemon-reload",
+    );
+    let arch = run_ok(
+        "dpkg --print-architecture",
+        Command::new("dpkg").arg("--print-architecture"),
+        Duration::from_secs(10),
+    );
+    let deb = build_deb(dir.path(), "0.1.0");
+    c.put(
+        &deb,
+        &format!("/home/pi/{}", deb.file_name().unwrap().to_str().unwrap()),
+    );
+    let apt_block = readme_block_before("<!-- tests/systemd_boot.rs runs the apt line above");
+    let apt_line = apt_block
+        .lines()
+        .find_map(|l| {
+            l.split_once("ssh pi@raspberrypi '")
+                .map(|(_, r)| r.trim_end_matches('\''))
+        })
+        .expect("the ssh line")
+        .replace("_arm64.deb", &format!("_{}.deb", arch.trim()));
+    c.sh_ok(&format!(
+        "cd /home/pi && DEBIAN_FRONTEND=noninteractive {apt_line} -y"
+    ));
+    let p = c.show("pimetrics.service", "ActiveState,FragmentPath");
+    assert_eq!(p["ActiveState"], "active", "{p:?}");
+    assert_eq!(p["FragmentPath"], "/lib/systemd/system/pimetrics.service");
+}

@@ -193,9 +193,10 @@ pub fn build_deb(out: &Path, version: &str) -> PathBuf {
     deb
 }
 
-/// Packages of the Debian tree the containers boot: systemd as PID 1, and sshd for the
-/// deploy test (plus systemd-nspawn itself, run from the tree, see `Container`).
-const TREE_PACKAGES: &str = "systemd,systemd-sysv,dbus,systemd-container,openssh-server";
+/// Packages of the Debian tree the containers boot: systemd as PID 1, sshd for the deploy
+/// test, sudo and curl as on Raspberry Pi OS (the README's commands use them), and
+/// systemd-nspawn itself (run from the tree, see `Container`).
+const TREE_PACKAGES: &str = "systemd,systemd-sysv,dbus,systemd-container,openssh-server,sudo,curl";
 const TREE_SUITE: &str = "bookworm";
 
 /// The cached Debian tree (built once by mmdebstrap, ~1 min, kept under target/).
