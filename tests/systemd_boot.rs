@@ -643,3 +643,65 @@ fn the_readme_quick_start_gives_a_running_service() {
     assert_eq!(p["ActiveState"], "active", "{p:?}");
     assert_eq!(p["FragmentPath"], "/lib/systemd/system/pimetrics.service");
 }
+
+#[test]
+fn the_rpi_image_gen_layer_hooks_install_the_package_into_a_root_that_boots_with_it() {
+    if !ready("systemd boot: rpi-image-gen layer") || !have_all(&["yq"], "rpi-image-gen layer") {
+        return;
+    }
+    let tree = debian_tree();
+    let debs = tempfile::tempdir().unwrap();
+    let deb = build_deb(debs.path(), "0.1.0");
+    let layer = repo().join("pi-image/rpi-image-gen/layer/pimetrics.yaml");
+    let layer_text = std::fs::read_to_string(&layer).unwrap();
+    for var in ["deb", "node", "push_url"] {
+        assert!(
+            layer_text.contains(&format!("# X-Env-Var-{var}-Desc:")),
+            "{var}"
+        );
+    }
+    let json = run_ok(
+        "yq",
+        Command::new("yq").args(["-c", "."]).arg(&layer),
+        Duration::from_secs(30),
+    );
+    let doc: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    let hooks: Vec<String> = doc["mmdebstrap"]["customize-hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap().to_string())
+        .collect();
+    let rootfs = Overlay::new(&tree);
+    // As mmdebstrap runs customize hooks: `sh -c HOOK exec ROOT`, with /proc, /sys and /dev
+    // mounted in the root.
+    let mut script = String::from(
+        "set -e\nR=\"$ROOT\"\nmount -t proc proc \"$R/proc\"\nmount --rbind /dev \"$R/dev\"\nmount --rbind /sys \"$R/sys\"\n",
+    );
+    for hook in &hooks {
+        script.push_str(&format!(
+            "sh -c '{}' exec \"$R\"\n",
+            hook.replace('\'', "'\\''")
+        ));
+    }
+    let out = run_ok(
+        "layer hooks",
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .env("ROOT", &rootfs.merged)
+            .env("IGconf_pimetrics_deb", &deb)
+            .env("IGconf_pimetrics_node", "image-gen-built")
+            .env("IGconf_pimetrics_push_url", ""),
+        Duration::from_secs(300),
+    );
+    assert!(out.contains("enabled"), "{out}");
+    let root = &rootfs.merged;
+    assert!(!root.join("tmp/pimetrics.deb").exists());
+    let config = std::fs::read_to_string(root.join("etc/pimetrics/pimetrics.ron")).unwrap();
+    assert!(config.contains("    node: \"image-gen-built\","));
+    assert!(config.contains("        url: None,"));
+
+    let c = Container::boot(root, "image-gen-pi");
+    let metrics = eventually(Duration::from_secs(20), || scrape(&c, 9243)).expect("/metrics");
+    assert!(metrics.contains("node=\"image-gen-built\""));
+}
