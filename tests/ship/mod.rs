@@ -276,7 +276,27 @@ exec chroot {w}/tools systemd-nspawn --register=no --keep-unit --quiet \
         );
         let log = dir.path().join("console.log");
         let console = File::create(&log).expect("console log");
-        let nspawn = Command::new("unshare")
+        // On a host run by systemd, nspawn --keep-unit wants a cgroup of its own that it may
+        // manage: a transient scope with Delegate=yes (systemd-run execs the command, so the
+        // child stays systemd-nspawn). Set PIMETRICS_TEST_NSPAWN_SCOPE=0 to run it directly.
+        let mut command = if Path::new("/run/systemd/system").is_dir()
+            && program("systemd-run").is_some()
+            && std::env::var("PIMETRICS_TEST_NSPAWN_SCOPE").as_deref() != Ok("0")
+        {
+            let mut c = Command::new("systemd-run");
+            c.args([
+                "--scope",
+                "--quiet",
+                "--collect",
+                "-p",
+                "Delegate=yes",
+                "unshare",
+            ]);
+            c
+        } else {
+            Command::new("unshare")
+        };
+        let nspawn = command
             .args(["-m", "--propagation", "private", "sh", "-ec", &script])
             .stdin(Stdio::null())
             .stdout(console.try_clone().unwrap())
