@@ -323,10 +323,23 @@ fn deploy_installs_over_ssh_and_reports_the_failing_host() {
     let metrics = eventually(Duration::from_secs(20), || scrape(&c, 9243)).expect("/metrics");
     assert!(metrics.contains("node=\"pi-deployed\""));
 
-    // A second run (an update) restarts it in place.
+    // A second run (an update), as Raspberry Pi OS's first user: not root, password-less
+    // sudo. It restarts the agent in place, with the new node name.
+    c.sh_ok(
+        "useradd -m -s /bin/bash pi && mkdir -m 0700 ~pi/.ssh && \
+         cp /root/.ssh/authorized_keys ~pi/.ssh/ && chown -R pi:pi ~pi/.ssh && \
+         echo 'pi ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/010_pi-nopasswd",
+    );
+    std::fs::write(&inventory, "pi@127.0.0.1 auto pi-renamed\n").unwrap();
     let old = main_pid(&c);
     let again = deploy(&[]);
-    assert!(text(&again.stdout).contains("OK      root@127.0.0.1 (node pi-deployed)"));
+    assert!(
+        text(&again.stdout).contains("OK      pi@127.0.0.1 (node pi-renamed)"),
+        "{}{}",
+        text(&again.stdout),
+        text(&again.stderr)
+    );
+    assert!(scrape(&c, 9243).is_some_and(|m| m.contains("node=\"pi-renamed\"")));
     assert_ne!(
         main_pid(&c),
         old,
