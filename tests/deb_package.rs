@@ -212,3 +212,28 @@ fn deploy_dry_run_and_bad_inventories_need_no_host() {
     let out = deploy(&dir.path().join("missing"), &[]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn the_shipping_scripts_pass_shellcheck() {
+    if !have_all(&["shellcheck"], "shellcheck") {
+        return;
+    }
+    let scripts = [
+        "scripts/build-deb",
+        "scripts/deploy",
+        "pi-image/add-pimetrics",
+        "pi-image/cloud-init/firstrun.sh",
+        "pi-image/pi-gen/stage-pimetrics/prerun.sh",
+        "pi-image/pi-gen/stage-pimetrics/00-install/00-run.sh",
+        "packaging/debian/postinst",
+        "packaging/debian/prerm",
+        "packaging/debian/postrm",
+    ];
+    run_ok(
+        "shellcheck",
+        Command::new("shellcheck")
+            .args(["--severity=info", "--external-sources"])
+            .args(scripts.iter().map(|s| repo().join(s))),
+        Duration::from_secs(60),
+    );
+}
