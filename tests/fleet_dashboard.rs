@@ -1,9 +1,11 @@
 //! Every query of the Grafana fleet dashboard (deploy/grafana/dashboards/pimetrics-fleet.json),
 //! and the fleet recording rules, evaluated by a real Prometheus that scrapes one agent per Pi
 //! fixture board (tests/fixtures/pi/<board>: its /proc and /sys samples and recorded mailbox
-//! answers) through file_sd with the node label, as deploy/prometheus/prometheus.yml does:
-//! each returns data. The boards' trees hold only the Pi files, so each agent's procfs is the
-//! board's plus this machine's stat, meminfo, loadavg, diskstats, net/dev and mount table.
+//! answers) with the shipped deploy/prometheus/prometheus.yml (file_sd with node labels, the
+//! fleet rules and rules/'s Pi and push alerts; intervals shortened): each returns data, and a
+//! Pi that is off gets `up` 0 and a pending PimetricsDown, both with its node label. The
+//! boards' trees hold only the Pi files, so each agent's procfs is the board's plus this
+//! machine's stat, meminfo, loadavg, diskstats, net/dev and mount table.
 
 mod ship;
 
@@ -129,17 +131,24 @@ fn every_dashboard_query_returns_data_for_the_fixture_boards() {
             "- targets: [\"127.0.0.1:{port}\"]\n  labels:\n    node: {board}\n"
         ));
     }
-    std::fs::write(dir.path().join("pis.yml"), targets).unwrap();
-    let rules = repo().join("deploy/prometheus/rules");
+    // A Pi that is off: its node label comes from the targets file alone.
+    targets.push_str(&format!(
+        "- targets: [\"127.0.0.1:{}\"]\n  labels:\n    node: pi-off\n",
+        free_port()
+    ));
+    // The shipped deploy/prometheus (config, rules, targets) and the repository's rules/, in
+    // the same relative places; only the intervals (30s -> 1s) and the targets are changed.
+    let deploy = dir.path().join("deploy/prometheus");
+    copy_tree(&repo().join("deploy/prometheus"), &deploy);
+    copy_tree(&repo().join("rules"), &dir.path().join("rules"));
+    std::fs::write(deploy.join("targets/pis.yml"), targets).unwrap();
+    let shipped = std::fs::read_to_string(deploy.join("prometheus.yml")).unwrap();
+    assert!(shipped.contains("  scrape_interval: 30s\n  evaluation_interval: 30s\n"));
     std::fs::write(
-        dir.path().join("prometheus.yml"),
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             rule_files:\n  - {}/*.yml\n\
-             scrape_configs:\n  - job_name: pimetrics\n    honor_labels: true\n    \
-             file_sd_configs:\n      - files: [\"{}\"]\n",
-            rules.display(),
-            dir.path().join("pis.yml").display()
+        deploy.join("prometheus.yml"),
+        shipped.replace(
+            "  scrape_interval: 30s\n  evaluation_interval: 30s\n",
+            "  scrape_interval: 1s\n  evaluation_interval: 1s\n",
         ),
     )
     .unwrap();
@@ -148,7 +157,7 @@ fn every_dashboard_query_returns_data_for_the_fixture_boards() {
         Command::new("prometheus")
             .arg(format!(
                 "--config.file={}",
-                dir.path().join("prometheus.yml").display()
+                deploy.join("prometheus.yml").display()
             ))
             .arg(format!(
                 "--storage.tsdb.path={}",
@@ -214,6 +223,43 @@ fn every_dashboard_query_returns_data_for_the_fixture_boards() {
         .filter_map(|s| s["metric"]["node"].as_str())
         .collect();
     assert_eq!(nodes, BOARDS.iter().copied().collect());
+    // The Pi that is off: `up` 0 with its node label, and PimetricsDown on its way (pending
+    // for its 2 minutes) with the node label for the mail.
+    assert!(!query(
+        prometheus_port,
+        "up{job=\"pimetrics\", node=\"pi-off\"} == 0"
+    )
+    .is_empty());
+    let down = eventually(Duration::from_secs(30), || {
+        let r = query(
+            prometheus_port,
+            "ALERTS{alertname=\"PimetricsDown\", alertstate=\"pending\"}",
+        );
+        (!r.is_empty()).then_some(r)
+    })
+    .expect("PimetricsDown pending for the Pi that is off");
+    assert_eq!(down.len(), 1, "{down:?}");
+    assert_eq!(down[0]["metric"]["node"], "pi-off");
+    // The Pi and push rules of rules/ are loaded too (and evaluated without errors).
+    let rules = run_ok(
+        "curl rules",
+        Command::new("curl")
+            .args(["-fsS", "--max-time", "10"])
+            .arg(format!("http://127.0.0.1:{prometheus_port}/api/v1/rules")),
+        Duration::from_secs(20),
+    );
+    for group in [
+        "pimetrics-fleet-alerts",
+        "pimetrics-fleet-recording",
+        "RaspberryPiUnderVoltage",
+        "PimetricsPushStale",
+    ] {
+        assert!(rules.contains(group), "{group} not loaded");
+    }
+    assert!(
+        !rules.contains("\"health\":\"err\""),
+        "a rule fails: {rules}"
+    );
     for metric in [
         "rpi_soc_temperature_celsius",
         "rpi_board_info",
