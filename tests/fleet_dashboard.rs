@@ -98,7 +98,10 @@ fn as_prometheus_sees_it(expr: &str) -> String {
 
 #[test]
 fn every_dashboard_query_returns_data_for_the_fixture_boards() {
-    if !have_all(&["prometheus", "curl"], "fleet dashboard") {
+    if !have_all(
+        &["prometheus", "prometheus-pushgateway", "curl"],
+        "fleet dashboard",
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -131,6 +134,39 @@ fn every_dashboard_query_returns_data_for_the_fixture_boards() {
             "- targets: [\"127.0.0.1:{port}\"]\n  labels:\n    node: {board}\n"
         ));
     }
+    // A Pi behind NAT: it pushes to a real Pushgateway, which the shipped config scrapes
+    // (honor_labels: the job and node labels the agent pushed stay).
+    let gateway_port = free_port();
+    let _gateway = Killed(
+        Command::new("prometheus-pushgateway")
+            .arg(format!("--web.listen-address=127.0.0.1:{gateway_port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus-pushgateway"),
+    );
+    let pushed = repo().join("tests/fixtures/pi/pi3b-plus");
+    agents.push(Killed(
+        Command::new(agent_bin())
+            .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+            .arg("--node=pi-pushed")
+            .arg(format!("--push.url=http://127.0.0.1:{gateway_port}"))
+            .arg("--push.interval=1s")
+            .arg("--collector.disable-defaults")
+            .arg("--collector.rpi")
+            .arg(format!("--path.procfs={}", pushed.join("proc").display()))
+            .arg(format!("--path.sysfs={}", pushed.join("sys").display()))
+            .arg(format!(
+                "--collector.rpi.mailbox-replay={}",
+                pushed.join("mailbox.replay").display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pushing agent"),
+    ));
     // A Pi that is off: its node label comes from the targets file alone.
     targets.push_str(&format!(
         "- targets: [\"127.0.0.1:{}\"]\n  labels:\n    node: pi-off\n",
@@ -146,10 +182,15 @@ fn every_dashboard_query_returns_data_for_the_fixture_boards() {
     assert!(shipped.contains("  scrape_interval: 30s\n  evaluation_interval: 30s\n"));
     std::fs::write(
         deploy.join("prometheus.yml"),
-        shipped.replace(
-            "  scrape_interval: 30s\n  evaluation_interval: 30s\n",
-            "  scrape_interval: 1s\n  evaluation_interval: 1s\n",
-        ),
+        shipped
+            .replace(
+                "  scrape_interval: 30s\n  evaluation_interval: 30s\n",
+                "  scrape_interval: 1s\n  evaluation_interval: 1s\n",
+            )
+            .replace(
+                "targets: [\"pushgateway:9091\"]",
+                &format!("targets: [\"127.0.0.1:{gateway_port}\"]"),
+            ),
     )
     .unwrap();
     let prometheus_port = free_port();
@@ -240,6 +281,16 @@ fn every_dashboard_query_returns_data_for_the_fixture_boards() {
     .expect("PimetricsDown pending for the Pi that is off");
     assert_eq!(down.len(), 1, "{down:?}");
     assert_eq!(down[0]["metric"]["node"], "pi-off");
+    // The pushed Pi, through the gateway with its own labels.
+    let via_gateway = eventually(Duration::from_secs(30), || {
+        let r = query(
+            prometheus_port,
+            "rpi_soc_temperature_celsius{node=\"pi-pushed\", job=\"pimetrics\", instance=\"pi-pushed\"}",
+        );
+        (!r.is_empty()).then_some(r)
+    })
+    .expect("the pushed Pi's temperature through the Pushgateway");
+    assert_eq!(via_gateway.len(), 1, "{via_gateway:?}");
     // The Pi and push rules of rules/ are loaded too (and evaluated without errors).
     let rules = run_ok(
         "curl rules",
@@ -265,7 +316,8 @@ fn every_dashboard_query_returns_data_for_the_fixture_boards() {
         "rpi_board_info",
         "node_load1",
     ] {
-        let r = query(prometheus_port, metric);
+        // The scraped boards (the pushed Pi is checked above).
+        let r = query(prometheus_port, &format!("{metric}{{node!=\"pi-pushed\"}}"));
         assert_eq!(r.len(), BOARDS.len(), "{metric}: {r:?}");
     }
 }
