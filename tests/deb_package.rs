@@ -237,3 +237,73 @@ fn the_shipping_scripts_pass_shellcheck() {
         Duration::from_secs(60),
     );
 }
+
+#[test]
+fn cross_builds_under_target_become_packages_of_their_architecture() {
+    // (triple, Debian architecture, qemu-user program that runs it)
+    let cross = [
+        ("aarch64-unknown-linux-musl", "arm64", "qemu-aarch64"),
+        ("aarch64-unknown-linux-gnu", "arm64", "qemu-aarch64"),
+        ("arm-unknown-linux-musleabihf", "armhf", "qemu-arm"),
+        ("armv7-unknown-linux-gnueabihf", "armhf", "qemu-arm"),
+    ];
+    let present: Vec<_> = cross
+        .iter()
+        .filter(|(triple, _, _)| {
+            repo()
+                .join("target")
+                .join(triple)
+                .join("release/pimetrics")
+                .is_file()
+        })
+        .collect();
+    if present.is_empty() {
+        // CI builds no ARM binary (cross/README.md builds them); nothing to package then.
+        eprintln!("SKIPPED cross packages: no target/<pi triple>/release/pimetrics");
+        return;
+    }
+    if !have_all(&["dpkg-deb"], "cross packages") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_ok(
+        "scripts/build-deb --no-build",
+        Command::new(repo().join("scripts/build-deb"))
+            .arg("--no-build")
+            .arg("--out")
+            .arg(dir.path()),
+        Duration::from_secs(300),
+    );
+    for (triple, arch, qemu) in present {
+        let deb = out
+            .lines()
+            .find(|l| l.ends_with(&format!("_{arch}.deb")))
+            .unwrap_or_else(|| panic!("no {arch} package for {triple}: {out}"));
+        let info = dpkg_deb(&["--info"], Path::new(deb));
+        assert!(info.contains(&format!(" Architecture: {arch}\n")), "{info}");
+        let data = dir.path().join(arch);
+        run_ok(
+            "dpkg-deb -x",
+            Command::new("dpkg-deb").arg("-x").arg(deb).arg(&data),
+            Duration::from_secs(60),
+        );
+        // The ARMv6 build goes into armhf when present (it runs on every Pi); the package
+        // holds the first build found for its architecture, which is not always `triple`.
+        let packaged = std::fs::read(data.join("usr/bin/pimetrics")).unwrap();
+        assert!(packaged.starts_with(b"\x7fELF"), "{deb}: no ELF binary");
+        if program(qemu).is_some() && triple.ends_with("musl") {
+            let version = run_ok(
+                qemu,
+                Command::new(qemu)
+                    .arg(data.join("usr/bin/pimetrics"))
+                    .arg("--version"),
+                Duration::from_secs(60),
+            );
+            assert!(version.starts_with("pimetrics "), "{version}");
+            assert!(
+                info.contains(" Depends: passwd\n"),
+                "a static build needs no libc6"
+            );
+        }
+    }
+}
