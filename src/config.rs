@@ -691,7 +691,10 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.starts_with("es.ron:3:"), "{err}");
-        assert!(!err.contains("Configuraci"), "a comment is not a key: {err}");
+        assert!(
+            !err.contains("Configuraci"),
+            "a comment is not a key: {err}"
+        );
         for text in [
             "(\n node: \"é\", // año: x\n listen_address \":1\")",
             "/* ó: ñ */ (node: 1)",

@@ -396,11 +396,7 @@ fn parse_labels<'a>(
         match cursor.peek() {
             Some(b',') => cursor.bump(),
             Some(b'}') => {}
-            _ => {
-                return Err(syntax(format!(
-                    "expected ',' or '}}' after label {name}"
-                )))
-            }
+            _ => return Err(syntax(format!("expected ',' or '}}' after label {name}"))),
         }
     }
 }
@@ -660,7 +656,10 @@ rpi_voltage{id=\"core\"} 0.8600\n";
         assert_eq!(families[0].samples[0].labels.len(), 200_000);
         line.insert_str(2, "l199999=\"w\",");
         let err = parse(line.as_bytes()).unwrap_err();
-        assert!(err.message.contains("duplicate label name l199999"), "{err}");
+        assert!(
+            err.message.contains("duplicate label name l199999"),
+            "{err}"
+        );
         assert_eq!(err.limit, None);
     }
 
