@@ -38,6 +38,9 @@ struct ValueFlag {
     help: &'static str,
     default: fn(&Config) -> String,
     apply: Apply,
+    /// A switch: `--name` alone means `true`, `--name=false` turns it off; never takes the
+    /// next argument.
+    switch: bool,
 }
 
 fn lower_debug(value: impl std::fmt::Debug) -> String {
@@ -59,6 +62,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         placeholder: "ADDR",
         help: "Address to listen on for /metrics: \":PORT\" (every address) or \"HOST:PORT\". Config: listen_address.",
         default: |c| c.listen_address.clone(),
+        switch: false,
         apply: |c, v| {
             c.listen_address = v.to_string();
             Ok(())
@@ -69,6 +73,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         placeholder: "DIR",
         help: "procfs mountpoint. Config: paths.procfs.",
         default: |c| path_text(&c.paths.procfs),
+        switch: false,
         apply: |c, v| {
             c.paths.procfs = v.into();
             Ok(())
@@ -79,6 +84,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         placeholder: "DIR",
         help: "sysfs mountpoint. Config: paths.sysfs.",
         default: |c| path_text(&c.paths.sysfs),
+        switch: false,
         apply: |c, v| {
             c.paths.sysfs = v.into();
             Ok(())
@@ -89,6 +95,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         placeholder: "DIR",
         help: "rootfs mountpoint: mount points and os-release are read below it. Config: paths.rootfs.",
         default: |c| path_text(&c.paths.rootfs),
+        switch: false,
         apply: |c, v| {
             c.paths.rootfs = v.into();
             Ok(())
@@ -99,6 +106,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         placeholder: "DIR",
         help: "devfs mountpoint: where the Pi firmware devices (vcio, vcio_gencmd) are. Config: paths.devfs.",
         default: |c| path_text(&c.paths.devfs),
+        switch: false,
         apply: |c, v| {
             c.paths.devfs = v.into();
             Ok(())
@@ -109,6 +117,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         placeholder: "MODE",
         help: "Pi collector: auto (only on a Raspberry Pi), on, off. Config: pi.enabled.",
         default: |c| lower_debug(c.pi.enabled),
+        switch: false,
         apply: |c, v| {
             c.pi.enabled = PiEnabled::parse(v)
                 .ok_or_else(|| format!("invalid value {v:?} (auto, on, off)"))?;
@@ -120,6 +129,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         placeholder: "DURATION",
         help: "How often the Pi 5 PMIC rails are read (slow firmware call). Config: pi.pmic_interval.",
         default: |c| c.pi.pmic_interval.to_string(),
+        switch: false,
         apply: |c, v| {
             c.pi.pmic_interval = Seconds::parse(v)?;
             Ok(())
@@ -130,6 +140,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         placeholder: "FILE",
         help: "Answer firmware requests from this recording instead of /dev/vcio (tests, --once on copied files). Config: pi.mailbox_replay.",
         default: |c| optional_path(&c.pi.mailbox_replay),
+        switch: false,
         apply: |c, v| {
             c.pi.mailbox_replay = if v.is_empty() { None } else { Some(v.into()) };
             Ok(())
@@ -140,6 +151,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         placeholder: "DIR",
         help: "Directory to read text files with metrics from (*.prom). Config: textfile.directory.",
         default: |c| optional_path(&c.textfile.directory),
+        switch: false,
         apply: |c, v| {
             c.textfile.directory = if v.is_empty() { None } else { Some(v.into()) };
             Ok(())
@@ -150,6 +162,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         placeholder: "REGEX",
         help: "Regexp of mount points to exclude for filesystem collector. Config: filesystem.mount_points_exclude.",
         default: |c| c.filesystem.mount_points_exclude.clone(),
+        switch: false,
         apply: |c, v| {
             c.filesystem.mount_points_exclude = v.to_string();
             Ok(())
@@ -160,6 +173,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         placeholder: "REGEX",
         help: "Regexp of filesystem types to exclude for filesystem collector. Config: filesystem.fs_types_exclude.",
         default: |c| c.filesystem.fs_types_exclude.clone(),
+        switch: false,
         apply: |c, v| {
             c.filesystem.fs_types_exclude = v.to_string();
             Ok(())
@@ -170,6 +184,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         placeholder: "DURATION",
         help: "How long to wait for a mount to respond before marking it as stale. Config: filesystem.mount_timeout.",
         default: |c| c.filesystem.mount_timeout.to_string(),
+        switch: false,
         apply: |c, v| {
             c.filesystem.mount_timeout = Seconds::parse(v)?;
             Ok(())
@@ -180,6 +195,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         placeholder: "REGEX",
         help: "Regexp of diskstats devices to exclude. Config: diskstats.device_exclude.",
         default: |c| c.diskstats.device_exclude.clone(),
+        switch: false,
         apply: |c, v| {
             c.diskstats.device_exclude = v.to_string();
             Ok(())
@@ -190,6 +206,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         placeholder: "REGEX",
         help: "Regexp of net devices to exclude (empty: none). Config: netdev.device_exclude.",
         default: |c| c.netdev.device_exclude.clone(),
+        switch: false,
         apply: |c, v| {
             c.netdev.device_exclude = v.to_string();
             Ok(())
@@ -200,9 +217,47 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         placeholder: "LEVEL",
         help: "Only log messages with the given severity or above: error, warn, info, debug. Config: log_level.",
         default: |c| lower_debug(c.log_level),
+        switch: false,
         apply: |c, v| {
             c.log_level = LogLevel::parse(v)
                 .ok_or_else(|| format!("invalid level {v:?} (error, warn, info, debug)"))?;
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--web.config.file",
+        placeholder: "FILE",
+        help: "Path to a web configuration file (node_exporter's: TLS and basic auth). Config: web.config_file.",
+        default: |c| optional_path(&c.web.config_file),
+        switch: false,
+        apply: |c, v| {
+            c.web.config_file = (!v.is_empty()).then(|| v.into());
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--web.max-requests",
+        placeholder: "N",
+        help: "Maximum number of parallel scrape requests (0: no limit). Config: web.max_requests.",
+        default: |c| c.web.max_requests.to_string(),
+        switch: false,
+        apply: |c, v| {
+            c.web.max_requests = v.parse().map_err(|_| format!("not a number: {v:?}"))?;
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--web.systemd-socket",
+        placeholder: "",
+        help: "Use systemd socket activation listeners instead of port listeners. Config: web.systemd_socket.",
+        default: |c| c.web.systemd_socket.to_string(),
+        switch: true,
+        apply: |c, v| {
+            c.web.systemd_socket = match v {
+                "true" => true,
+                "false" => false,
+                _ => return Err(format!("want true or false, got {v:?}")),
+            };
             Ok(())
         },
     },
@@ -211,6 +266,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         placeholder: "NAME",
         help: "Value of the node label on every series (empty: the host name). Config: node.",
         default: |c| c.node.clone().unwrap_or_default(),
+        switch: false,
         apply: |c, v| {
             c.node = Some(v.to_string());
             Ok(())
@@ -221,6 +277,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         placeholder: "URL",
         help: "Pushgateway base URL, http:// or https:// (empty: no push). Config: push.url.",
         default: |c| c.push.url.clone().unwrap_or_default(),
+        switch: false,
         apply: |c, v| {
             c.push.url = if v.is_empty() {
                 None
@@ -235,6 +292,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         placeholder: "NAME",
         help: "Job name of the pushed group. Config: push.job.",
         default: |c| c.push.job.clone(),
+        switch: false,
         apply: |c, v| {
             c.push.job = v.to_string();
             Ok(())
@@ -245,6 +303,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         placeholder: "DURATION",
         help: "Time between pushes. Config: push.interval.",
         default: |c| c.push.interval.to_string(),
+        switch: false,
         apply: |c, v| {
             c.push.interval = Seconds::parse(v)?;
             Ok(())
@@ -255,6 +314,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         placeholder: "MODE",
         help: "always: push every interval; fallback: push only while nobody scrapes /metrics. Config: push.mode.",
         default: |c| lower_debug(c.push.mode),
+        switch: false,
         apply: |c, v| {
             c.push.mode = crate::push::PushMode::parse(v)
                 .ok_or_else(|| format!("invalid mode {v:?} (always, fallback)"))?;
@@ -350,7 +410,13 @@ impl Cli {
                 Some(Plain::DisableDefaults) => cli.disable_defaults = true,
                 None => {
                     if let Some(flag) = VALUE_FLAGS.iter().find(|flag| flag.name == name) {
-                        cli.settings.push((flag.name, value(&mut args)?));
+                        let value = if flag.switch {
+                            // As node_exporter's switches; also takes =true / =false.
+                            inline_value.clone().unwrap_or_else(|| "true".into())
+                        } else {
+                            value(&mut args)?
+                        };
+                        cli.settings.push((flag.name, value));
                     } else if let Some(collector) = collector_switch(&name, "--collector.") {
                         cli.collector_switches.push((collector, true));
                     } else if let Some(collector) = collector_switch(&name, "--no-collector.") {
@@ -412,7 +478,7 @@ pub fn accepted_flags() -> Vec<String> {
 
 /// Whether `flag` takes a value.
 pub fn takes_value(flag: &str) -> bool {
-    VALUE_FLAGS.iter().any(|f| f.name == flag)
+    VALUE_FLAGS.iter().any(|f| f.name == flag && !f.switch)
         || PLAIN_FLAGS
             .iter()
             .any(|(names, placeholder, ..)| names.contains(&flag) && !placeholder.is_empty())
@@ -479,6 +545,11 @@ pub fn usage() -> String {
     }
     for flag in VALUE_FLAGS {
         let default = (flag.default)(&defaults);
+        if flag.switch {
+            let help = format!("{} Default: {default}.", flag.help);
+            push_flag(&mut text, flag.name, &help);
+            continue;
+        }
         let shown = if default.is_empty() {
             format!("{}={}", flag.name, flag.placeholder)
         } else {
