@@ -25,10 +25,10 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, Metadata, OpenOptions};
+use std::fs::{self, File, Metadata};
 use std::hash::{Hash, Hasher};
 use std::io::Read;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::{CollectError, Collector, Context, Setup};
@@ -421,34 +421,19 @@ fn series_exhausted() -> Problem {
 }
 
 /// Opens without blocking (a FIFO opens at once and is refused, never waited on) and checks
-/// the open file itself is a regular file.
+/// the open file itself is a regular file (`roots::open_regular`).
 fn open_regular(path: &Path) -> Result<(File, Metadata), Problem> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|err| Problem::new(Reason::ReadError, err.to_string()))?;
+    let file = crate::roots::open_regular(path).map_err(|err| {
+        let reason = if err.kind() == std::io::ErrorKind::InvalidInput {
+            Reason::NotRegularFile
+        } else {
+            Reason::ReadError
+        };
+        Problem::new(reason, err.to_string())
+    })?;
     let meta = file
         .metadata()
         .map_err(|err| Problem::new(Reason::ReadError, err.to_string()))?;
-    let kind = meta.file_type();
-    if !kind.is_file() {
-        let what = if kind.is_dir() {
-            "a directory"
-        } else if kind.is_fifo() {
-            "a FIFO"
-        } else if kind.is_socket() {
-            "a socket"
-        } else if kind.is_char_device() || kind.is_block_device() {
-            "a device"
-        } else {
-            "not a regular file"
-        };
-        return Err(Problem::new(
-            Reason::NotRegularFile,
-            format!("is {what}, not a regular file"),
-        ));
-    }
     Ok((file, meta))
 }
 
