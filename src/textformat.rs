@@ -41,7 +41,10 @@ pub struct ParseError {
 /// Which of the `Limits` a parse exceeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
+    /// Labels on one sample line.
     Labels,
+    /// Label pairs of all sample lines together.
+    LabelPairs,
     Series,
     Families,
 }
@@ -52,6 +55,8 @@ pub enum Limit {
 pub struct Limits {
     /// Labels on one sample line.
     pub max_labels_per_sample: usize,
+    /// Label pairs of all the sample lines together (each costs memory: ~100 bytes).
+    pub max_label_pairs: usize,
     /// Sample lines (series) in the input.
     pub max_series: usize,
     /// Metric names (HELP, TYPE or sample lines) in the input.
@@ -61,6 +66,7 @@ pub struct Limits {
 impl Limits {
     pub const NONE: Limits = Limits {
         max_labels_per_sample: usize::MAX,
+        max_label_pairs: usize::MAX,
         max_series: usize::MAX,
         max_families: usize::MAX,
     };
@@ -96,6 +102,7 @@ pub fn parse_with_limits(bytes: &[u8], limits: Limits) -> Result<Vec<Family>, Pa
         by_name: HashMap::new(),
         limits,
         series: 0,
+        label_pairs: 0,
         exceeded: None,
     };
     for (index, line) in text.split('\n').enumerate() {
@@ -124,6 +131,7 @@ struct Parser {
     by_name: HashMap<String, usize>,
     limits: Limits,
     series: usize,
+    label_pairs: usize,
     /// The limit the failing line exceeded, if that is why it failed.
     exceeded: Option<Limit>,
 }
@@ -261,12 +269,18 @@ impl Parser {
         }
         let labels = if cursor.peek() == Some(b'{') {
             cursor.bump();
-            let max = self.limits.max_labels_per_sample;
-            parse_labels(&mut cursor, max).map_err(|(message, exceeded)| {
-                if exceeded {
+            let per_sample = self.limits.max_labels_per_sample;
+            let left = self.limits.max_label_pairs.saturating_sub(self.label_pairs);
+            parse_labels(&mut cursor, per_sample.min(left)).map_err(|(message, exceeded)| {
+                if !exceeded {
+                    message
+                } else if per_sample <= left {
                     self.exceeded = Some(Limit::Labels);
+                    message
+                } else {
+                    self.exceeded = Some(Limit::LabelPairs);
+                    format!("more than {} labels in all", self.limits.max_label_pairs)
                 }
-                message
             })?
         } else {
             Vec::new()
@@ -316,6 +330,7 @@ impl Parser {
                 return Err(format!("{label}={:?} of {name} is not a number", bound.1));
             }
         }
+        let labels_len = labels.len();
         state.family.samples.push(Sample {
             suffix,
             labels,
@@ -323,6 +338,7 @@ impl Parser {
             timestamp_ms,
         });
         self.series += 1;
+        self.label_pairs += labels_len;
         Ok(())
     }
 }
@@ -667,6 +683,7 @@ rpi_voltage{id=\"core\"} 0.8600\n";
     fn limits_stop_the_parse_at_the_line_that_exceeds_them() {
         let limits = Limits {
             max_labels_per_sample: 2,
+            max_label_pairs: 3,
             max_series: 3,
             max_families: 2,
         };
@@ -677,6 +694,10 @@ rpi_voltage{id=\"core\"} 0.8600\n";
         assert!(err.message.contains("more than 2 labels"), "{err}");
         let err = parse_with_limits(b"a 1\na{x=\"\"} 2\na{y=\"\"} 3\nb 4\n", limits).unwrap_err();
         assert_eq!((err.line, err.limit), (4, Some(Limit::Series)), "{err}");
+        let err =
+            parse_with_limits(b"a{x=\"1\",y=\"2\"} 1\nb{x=\"1\",y=\"2\"} 1\n", limits).unwrap_err();
+        assert_eq!((err.line, err.limit), (2, Some(Limit::LabelPairs)), "{err}");
+        assert!(err.message.contains("more than 3 labels in all"), "{err}");
         // Names alone (HELP lines) cost memory too.
         let err = parse_with_limits(b"# HELP a A\n# HELP b B\n# HELP c C\n", limits).unwrap_err();
         assert_eq!((err.line, err.limit), (3, Some(Limit::Families)), "{err}");

@@ -16,8 +16,8 @@
 //!
 //! Bounded, unlike node_exporter: memory follows the caps below, not the directory. Files are
 //! opened non-blocking and must be regular files (a FIFO costs only itself); at most
-//! `MAX_FILES` files, `MAX_TOTAL_BYTES` and `MAX_SERIES` series per scrape, `MAX_FILE_BYTES`
-//! per file, `MAX_LABELS_PER_SERIES` per series. What is dropped, and why, is exported as
+//! `MAX_FILES` files, `MAX_TOTAL_BYTES`, `MAX_SERIES` series and `MAX_LABELS` labels per
+//! scrape, `MAX_FILE_BYTES` per file, `MAX_LABELS_PER_SERIES` per series. What is dropped, and why, is exported as
 //! `node_textfile_dropped_files{reason}`. Names no file exports any more are forgotten.
 //!
 //! Files are parsed again only when their mtime, size or inode change. A bad file is logged
@@ -39,13 +39,17 @@ use crate::textformat::{self, Family, Limit, Limits};
 pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 /// Most `*.prom` files read per scrape: the first ones in name order, the others are dropped.
 pub const MAX_FILES: usize = 1000;
-/// Most bytes of all the files exported in one scrape.
-pub const MAX_TOTAL_BYTES: u64 = 16 * 1024 * 1024;
+/// Most bytes of all the files exported in one scrape. The text is held about three times
+/// (parsed, in the scrape buffer, rendered): 8 MiB keeps the agent near 30 MB at worst.
+pub const MAX_TOTAL_BYTES: u64 = 8 * 1024 * 1024;
 /// Most series (sample lines) of all the files exported in one scrape. Memory follows this
 /// and the byte caps, whatever is in the directory.
 pub const MAX_SERIES: usize = 20_000;
 /// Most labels on one series.
 pub const MAX_LABELS_PER_SERIES: usize = 64;
+/// Most label pairs of all the series exported in one scrape: a parsed label costs about 100
+/// bytes, so 20,000 series of 63 labels would take 130 MB without this.
+pub const MAX_LABELS: usize = 100_000;
 
 /// Why a file was not exported; the label values of `node_textfile_dropped_files`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +59,7 @@ enum Reason {
     TooManyBytes,
     TooManySeries,
     TooManyLabels,
+    TooManyLabelsPerSeries,
     NotRegularFile,
     ReadError,
     ParseError,
@@ -62,12 +67,13 @@ enum Reason {
 }
 
 impl Reason {
-    const ALL: [Reason; 9] = [
+    const ALL: [Reason; 10] = [
         Reason::TooManyFiles,
         Reason::FileTooLarge,
         Reason::TooManyBytes,
         Reason::TooManySeries,
         Reason::TooManyLabels,
+        Reason::TooManyLabelsPerSeries,
         Reason::NotRegularFile,
         Reason::ReadError,
         Reason::ParseError,
@@ -81,6 +87,7 @@ impl Reason {
             Reason::TooManyBytes => "too_many_bytes",
             Reason::TooManySeries => "too_many_series",
             Reason::TooManyLabels => "too_many_labels",
+            Reason::TooManyLabelsPerSeries => "too_many_labels_per_series",
             Reason::NotRegularFile => "not_regular_file",
             Reason::ReadError => "read_error",
             Reason::ParseError => "parse_error",
@@ -91,7 +98,10 @@ impl Reason {
     /// Depends on what the files before this one used of the scrape's budget, not on this
     /// file alone: the file is read again next scrape.
     fn depends_on_budget(self) -> bool {
-        matches!(self, Reason::TooManyBytes | Reason::TooManySeries)
+        matches!(
+            self,
+            Reason::TooManyBytes | Reason::TooManySeries | Reason::TooManyLabels
+        )
     }
 }
 
@@ -176,8 +186,9 @@ struct FileState {
     stamp: Stamp,
     mtime_seconds: f64,
     parsed: Result<Vec<Family>, Problem>,
-    /// Series in `parsed`.
+    /// Series and label pairs in `parsed`.
     series: usize,
+    labels: usize,
     /// The problem last logged for this file.
     logged: Option<String>,
 }
@@ -195,6 +206,7 @@ struct Claims {
 /// What is left of a scrape's caps.
 struct Budget {
     series: usize,
+    labels: usize,
     bytes: u64,
 }
 
@@ -244,6 +256,7 @@ impl Collector for TextfileCollector {
             .retain(|name, _| names.binary_search(name).is_ok());
         let mut budget = Budget {
             series: MAX_SERIES,
+            labels: MAX_LABELS,
             bytes: MAX_TOTAL_BYTES,
         };
         for name in &names {
@@ -317,6 +330,7 @@ impl TextfileCollector {
             } else {
                 let limits = Limits {
                     max_labels_per_sample: MAX_LABELS_PER_SERIES,
+                    max_label_pairs: budget.labels,
                     max_series: budget.series,
                     max_families: budget.series,
                 };
@@ -347,6 +361,8 @@ impl TextfileCollector {
         // released and it is read again next scrape.
         let exhausted = if state.series > budget.series {
             Some(series_exhausted())
+        } else if state.labels > budget.labels {
+            Some(labels_exhausted())
         } else if state.stamp.len > budget.bytes {
             Some(bytes_exhausted())
         } else {
@@ -362,6 +378,7 @@ impl TextfileCollector {
                 .map_err(|message| Problem::new(Reason::Conflict, message))?;
         }
         budget.series -= state.series;
+        budget.labels -= state.labels;
         budget.bytes -= state.stamp.len;
         state.logged = None;
         Ok(state.mtime_seconds)
@@ -373,12 +390,12 @@ impl TextfileCollector {
         name: &str,
         stamp: Stamp,
         mtime_seconds: f64,
-        parsed: Result<(Vec<Family>, usize), Problem>,
+        parsed: Result<(Vec<Family>, Counts), Problem>,
     ) {
         let logged = self.files.remove(name).and_then(|s| s.logged);
-        let (parsed, series) = match parsed {
-            Ok((families, series)) => (Ok(families), series),
-            Err(problem) => (Err(problem), 0),
+        let (parsed, counts) = match parsed {
+            Ok((families, counts)) => (Ok(families), counts),
+            Err(problem) => (Err(problem), Counts::default()),
         };
         self.files.insert(
             name.to_string(),
@@ -386,7 +403,8 @@ impl TextfileCollector {
                 stamp,
                 mtime_seconds,
                 parsed,
-                series,
+                series: counts.series,
+                labels: counts.labels,
                 logged,
             },
         );
@@ -410,6 +428,13 @@ fn bytes_exhausted() -> Problem {
             "the files before it reach the limit of {} MiB per scrape",
             MAX_TOTAL_BYTES / (1024 * 1024)
         ),
+    )
+}
+
+fn labels_exhausted() -> Problem {
+    Problem::new(
+        Reason::TooManyLabels,
+        format!("the limit of {MAX_LABELS} labels per scrape (all files) is reached"),
     )
 }
 
@@ -475,6 +500,7 @@ fn read_limited(file: File, buf: &mut Vec<u8>) -> Result<(), Problem> {
 pub fn parse_file(bytes: &[u8], path_label: &str) -> Result<Vec<Family>, String> {
     let limits = Limits {
         max_labels_per_sample: MAX_LABELS_PER_SERIES,
+        max_label_pairs: MAX_LABELS,
         max_series: MAX_SERIES,
         max_families: MAX_SERIES,
     };
@@ -483,16 +509,24 @@ pub fn parse_file(bytes: &[u8], path_label: &str) -> Result<Vec<Family>, String>
         .map_err(|problem| problem.message)
 }
 
-/// `parse_file` with the given limits; also returns the number of series.
+/// Series and label pairs of a parsed file.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    series: usize,
+    labels: usize,
+}
+
+/// `parse_file` with the given limits; also returns what the file holds.
 fn parse_limited(
     bytes: &[u8],
     path_label: &str,
     limits: Limits,
-) -> Result<(Vec<Family>, usize), Problem> {
+) -> Result<(Vec<Family>, Counts), Problem> {
     let mut families = textformat::parse_with_limits(bytes, limits).map_err(|err| {
         let reason = match err.limit {
             None => Reason::ParseError,
-            Some(Limit::Labels) => Reason::TooManyLabels,
+            Some(Limit::Labels) => Reason::TooManyLabelsPerSeries,
+            Some(Limit::LabelPairs) => Reason::TooManyLabels,
             Some(Limit::Series | Limit::Families) => Reason::TooManySeries,
         };
         Problem::new(reason, format!("parse error: {err}"))
@@ -511,8 +545,12 @@ fn parse_limited(
             family.help = Some(format!("Metric read from {path_label}"));
         }
     }
-    let series = families.iter().map(|f| f.samples.len()).sum();
-    Ok((families, series))
+    let mut counts = Counts::default();
+    for sample in families.iter().flat_map(|f| &f.samples) {
+        counts.series += 1;
+        counts.labels += sample.labels.len();
+    }
+    Ok((families, counts))
 }
 
 /// The identity of a series: its full name and its labels, sorted, without the agent's `node`

@@ -27,6 +27,7 @@ pub fn textformat(data: &[u8]) -> usize {
         data,
         pimetrics::textformat::Limits {
             max_labels_per_sample: 4,
+            max_label_pairs: 6,
             max_series: 8,
             max_families: 8,
         },
