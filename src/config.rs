@@ -92,7 +92,7 @@ impl Default for WebSettings {
             config_file: None,
             systemd_socket: false,
             max_requests: 40,
-            max_connections: 64,
+            max_connections: 128,
             header_read_timeout: Seconds(Duration::from_secs(20)),
             write_timeout: Seconds(Duration::from_secs(30)),
             tls_handshake_timeout: Seconds(Duration::from_secs(10)),
@@ -304,8 +304,12 @@ impl fmt::Display for Seconds {
             write!(f, "{ms}ms")
         } else if ms % 60_000 != 0 || ms == 0 {
             write!(f, "{}s", ms / 1000)
-        } else {
+        } else if ms % 3_600_000 != 0 {
             write!(f, "{}m", ms / 60_000)
+        } else if ms % 86_400_000 != 0 {
+            write!(f, "{}h", ms / 3_600_000)
+        } else {
+            write!(f, "{}d", ms / 86_400_000)
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod roots;
 pub mod selfmetrics;
 pub mod systemd;
 pub mod textformat;
+pub mod webconfig;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -148,14 +149,7 @@ async fn serve(source: Arc<dyn ConfigSource>, config: Config) -> Result<(), Stri
 /// The endpoint's settings from the config: limits, and TLS, auth and headers from the web
 /// config file.
 fn endpoint_settings(web: &config::WebSettings) -> Result<http::Settings, String> {
-    let settings = http::Settings::plain(web.clone());
-    if let Some(path) = &web.config_file {
-        return Err(format!(
-            "web.config_file {}: TLS and basic auth are not built in yet",
-            path.display()
-        ));
-    }
-    Ok(settings)
+    http::Settings::load(web)
 }
 
 /// SIGHUP: reads the config (and the web config) again. A bad file is logged and the running
