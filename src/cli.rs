@@ -55,6 +55,16 @@ fn optional_path(path: &Option<PathBuf>) -> String {
     path.as_deref().map(path_text).unwrap_or_default()
 }
 
+/// A byte count as the size flags take it: `8MiB`.
+fn bytes_text(bytes: u64) -> String {
+    match bytes {
+        b if b > 0 && b % (1 << 30) == 0 => format!("{}GiB", b >> 30),
+        b if b > 0 && b % (1 << 20) == 0 => format!("{}MiB", b >> 20),
+        b if b > 0 && b % (1 << 10) == 0 => format!("{}KiB", b >> 10),
+        b => b.to_string(),
+    }
+}
+
 /// Flags that take a value and set a config key, in --help order.
 const VALUE_FLAGS: &[ValueFlag] = &[
     ValueFlag {
@@ -318,6 +328,98 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         apply: |c, v| {
             c.push.mode = crate::push::PushMode::parse(v)
                 .ok_or_else(|| format!("invalid mode {v:?} (always, fallback)"))?;
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--remote-write.url",
+        placeholder: "URL",
+        help: "Prometheus remote write URL (http:// or https://; empty: no remote write). Config: remote_write.url.",
+        default: |c| c.remote_write.url.clone().unwrap_or_default(),
+        switch: false,
+        apply: |c, v| {
+            c.remote_write.url = if v.is_empty() {
+                None
+            } else {
+                Some(v.to_string())
+            };
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--remote-write.interval",
+        placeholder: "DURATION",
+        help: "Time between two collections sent by remote write. Config: remote_write.interval.",
+        default: |c| c.remote_write.interval.to_string(),
+        switch: false,
+        apply: |c, v| {
+            c.remote_write.interval = Seconds::parse(v)?;
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--remote-write.buffer-dir",
+        placeholder: "DIR",
+        help: "Directory of the on-disk buffer of unsent samples (empty: in memory). Config: remote_write.buffer_dir.",
+        default: |c| optional_path(&c.remote_write.buffer_dir),
+        switch: false,
+        apply: |c, v| {
+            c.remote_write.buffer_dir = if v.is_empty() { None } else { Some(v.into()) };
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--remote-write.buffer-max-bytes",
+        placeholder: "SIZE",
+        help: "Most bytes the buffer holds; the oldest go first when full. Config: remote_write.buffer_max_bytes.",
+        default: |c| bytes_text(c.remote_write.buffer_max_bytes),
+        switch: false,
+        apply: |c, v| {
+            c.remote_write.buffer_max_bytes = crate::remote_write::config::parse_bytes(v)?;
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--remote-write.buffer-max-age",
+        placeholder: "DURATION",
+        help: "Samples older than this are dropped unsent. Config: remote_write.buffer_max_age.",
+        default: |c| c.remote_write.buffer_max_age.to_string(),
+        switch: false,
+        apply: |c, v| {
+            c.remote_write.buffer_max_age = Seconds::parse(v)?;
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--remote-write.flush-interval",
+        placeholder: "DURATION",
+        help: "Disk buffer: unsent collections are written at most this often (0s: every collection). Config: remote_write.flush_interval.",
+        default: |c| c.remote_write.flush_interval.to_string(),
+        switch: false,
+        apply: |c, v| {
+            c.remote_write.flush_interval = Seconds::parse(v)?;
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--remote-write.bearer-token-file",
+        placeholder: "FILE",
+        help: "File holding a bearer token for the receiver. Config: remote_write.bearer_token_file.",
+        default: |c| optional_path(&c.remote_write.bearer_token_file),
+        switch: false,
+        apply: |c, v| {
+            c.remote_write.bearer_token_file = if v.is_empty() { None } else { Some(v.into()) };
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--remote-write.ca-file",
+        placeholder: "FILE",
+        help: "PEM file of the CAs trusted for the receiver (default: the built-in Mozilla roots). Config: remote_write.ca_file.",
+        default: |c| optional_path(&c.remote_write.ca_file),
+        switch: false,
+        apply: |c, v| {
+            c.remote_write.ca_file = if v.is_empty() { None } else { Some(v.into()) };
             Ok(())
         },
     },
@@ -757,6 +859,48 @@ mod tests {
                 && line.len() <= WIDTH;
             let flag_line = line.starts_with("  -h") || line.starts_with("      --");
             assert!(help_line || flag_line, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn remote_write_flags() {
+        let mut config = Config::default();
+        parse(&[
+            "--remote-write.url=http://prom:9090/api/v1/write",
+            "--remote-write.interval=30s",
+            "--remote-write.buffer-dir",
+            "/var/lib/pimetrics/rw",
+            "--remote-write.buffer-max-bytes=64MiB",
+            "--remote-write.buffer-max-age=2h",
+            "--remote-write.flush-interval=2m",
+            "--remote-write.bearer-token-file=/etc/pimetrics/token",
+            "--remote-write.ca-file=/etc/pimetrics/ca.pem",
+        ])
+        .unwrap()
+        .apply(&mut config)
+        .unwrap();
+        let rw = &config.remote_write;
+        assert_eq!(rw.url.as_deref(), Some("http://prom:9090/api/v1/write"));
+        assert_eq!(rw.interval.0.as_secs(), 30);
+        assert_eq!(rw.buffer_dir, Some(PathBuf::from("/var/lib/pimetrics/rw")));
+        assert_eq!(rw.buffer_max_bytes, 64 << 20);
+        assert_eq!(rw.buffer_max_age.0.as_secs(), 7200);
+        assert_eq!(rw.flush_interval.0.as_secs(), 120);
+        assert_eq!(
+            rw.bearer_token_file,
+            Some(PathBuf::from("/etc/pimetrics/token"))
+        );
+        assert_eq!(rw.ca_file, Some(PathBuf::from("/etc/pimetrics/ca.pem")));
+        for (flag, expected) in [
+            ("--remote-write.url=prom:9090", "remote_write.url"),
+            ("--remote-write.interval=0s", "remote_write.interval"),
+            ("--remote-write.buffer-max-bytes=lots", "invalid size"),
+        ] {
+            let err = parse(&["--remote-write.url=http://prom:9090/api/v1/write", flag])
+                .unwrap()
+                .apply(&mut Config::default())
+                .unwrap_err();
+            assert!(err.contains(expected), "{flag}: {err}");
         }
     }
 

@@ -13,6 +13,7 @@ pub mod http;
 pub mod logging;
 pub mod pi;
 pub mod push;
+pub mod remote_write;
 pub mod roots;
 pub mod selfmetrics;
 pub mod systemd;
