@@ -601,27 +601,44 @@ fn key_before(text: &str, line: usize, column: usize) -> Option<String> {
     // Colons inside strings and comments are blanked, so every colon left follows a key or
     // a map's string key (then look further back, to the map's own key).
     while let Some(colon) = rest.rfind(':') {
-        let before = rest[..colon].trim_end();
+        let before = rest.get(..colon).unwrap_or_default().trim_end();
+        // The key is the ASCII word before the colon; start after the last other character,
+        // whatever its width.
         let start = before
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .map_or(0, |i| i + 1);
-        let key = &before[start..];
+            .char_indices()
+            .rfind(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let key = before.get(start..).unwrap_or_default();
         if key.starts_with(|c: char| c.is_ascii_alphabetic()) {
             return Some(key.to_string());
         }
-        rest = &rest[..colon];
+        rest = rest.get(..colon).unwrap_or_default();
     }
     None
 }
 
-/// `text` with the contents of string literals and `//` comments replaced by spaces (quotes
-/// and line breaks kept), so punctuation inside them is not taken for RON syntax.
+/// `text` with the contents of string literals, `//` comments and (nested) `/* */` comments
+/// replaced by spaces (quotes and line breaks kept), so punctuation inside them is not taken
+/// for RON syntax.
 fn blank_strings_and_comments(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let (mut in_string, mut escaped, mut in_comment) = (false, false, false);
+    let mut block_depth = 0usize;
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '\n' {
+        if block_depth > 0 && !in_string {
+            if c == '*' && chars.peek() == Some(&'/') {
+                chars.next();
+                block_depth -= 1;
+                out.push_str("  ");
+            } else if c == '/' && chars.peek() == Some(&'*') {
+                chars.next();
+                block_depth += 1;
+                out.push_str("  ");
+            } else {
+                out.push(if c == '\n' { '\n' } else { ' ' });
+            }
+        } else if c == '\n' {
             in_comment = false;
             out.push(c);
         } else if in_comment {
@@ -640,6 +657,10 @@ fn blank_strings_and_comments(text: &str) -> String {
         } else if c == '/' && chars.peek() == Some(&'/') {
             in_comment = true;
             out.push(' ');
+        } else if c == '/' && chars.peek() == Some(&'*') {
+            chars.next();
+            block_depth = 1;
+            out.push_str("  ");
         } else {
             out.push(c);
         }
@@ -772,6 +793,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("collectors: "), "{err}");
+    }
+
+    #[test]
+    fn non_ascii_before_a_syntax_error_is_no_panic() {
+        // Found by fuzzing: a colon in a block comment after "ó", before a syntax error, made
+        // the key search slice inside the character.
+        let err = Config::from_ron(
+            "/* Configuración: x */\n(\n listen_address \":9243\",\n)\n",
+            Some(Path::new("es.ron")),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("es.ron:3:"), "{err}");
+        assert!(
+            !err.contains("Configuraci"),
+            "a comment is not a key: {err}"
+        );
+        for text in [
+            "(\n node: \"é\", // año: x\n listen_address \":1\")",
+            "/* ó: ñ */ (node: 1)",
+            "(é:",
+            "(nodeé: 1)",
+            "/* /* nested: ü */ */ (log_level: 4)",
+        ] {
+            assert!(Config::from_ron(text, None).is_err(), "{text}");
+        }
     }
 
     #[test]

@@ -414,7 +414,8 @@ fn unknown_flags_and_missing_values_are_errors() {
     }
     let help = run_agent(&["--help"]);
     assert!(help.status.success());
-    assert!(stdout(&help).contains("--check-config FILE"));
+    assert!(stdout(&help).contains("--check-config=FILE"));
+    assert!(stdout(&help).contains("--web.listen-address=\":9243\""));
     let version = run_agent(&["--version"]);
     assert_eq!(
         stdout(&version),

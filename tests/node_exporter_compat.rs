@@ -191,6 +191,10 @@ const ONLY_OURS: &[(&str, &str)] = &[
         "node_disk_filesystem_info",
         "node_exporter 1.12 diskstats (udev data)",
     ),
+    (
+        "node_textfile_dropped_files",
+        "pimetrics: files the textfile collector dropped (errors, caps node_exporter lacks)",
+    ),
 ];
 
 /// Families node_exporter 1.5 exports, with collectors we run, that we do not. Allowed, not

@@ -13,22 +13,22 @@ use crate::config::Config;
 use crate::exposition::{Exposition, FamilyId, Kind};
 use crate::roots::Roots;
 
-mod cpu;
-mod cpufreq;
-mod diskstats;
-mod filesystem;
-mod hwmon;
-mod loadavg;
-mod meminfo;
-mod netdev;
-mod os;
-mod pressure;
-mod rpi;
-mod stat;
-mod textfile;
-mod thermal_zone;
-mod time;
-mod uname;
+pub mod cpu;
+pub mod cpufreq;
+pub mod diskstats;
+pub mod filesystem;
+pub mod hwmon;
+pub mod loadavg;
+pub mod meminfo;
+pub mod netdev;
+pub mod os;
+pub mod pressure;
+pub mod rpi;
+pub mod stat;
+pub mod textfile;
+pub mod thermal_zone;
+pub mod time;
+pub mod uname;
 
 /// One source of metrics.
 pub trait Collector: Send {
