@@ -84,8 +84,40 @@ const VALUE_FLAGS: &[(&str, Apply)] = &[
         c.diskstats.device_exclude = v.to_string();
         Ok(())
     }),
+    ("--collector.diskstats.device-include", |c, v| {
+        c.diskstats.device_include = v.to_string();
+        Ok(())
+    }),
     ("--collector.netdev.device-exclude", |c, v| {
         c.netdev.device_exclude = v.to_string();
+        Ok(())
+    }),
+    ("--collector.netdev.device-include", |c, v| {
+        c.netdev.device_include = v.to_string();
+        Ok(())
+    }),
+    ("--collector.netclass.ignored-devices", |c, v| {
+        c.netclass.ignored_devices = v.to_string();
+        Ok(())
+    }),
+    ("--collector.netstat.fields", |c, v| {
+        c.netstat.fields = v.to_string();
+        Ok(())
+    }),
+    ("--collector.vmstat.fields", |c, v| {
+        c.vmstat.fields = v.to_string();
+        Ok(())
+    }),
+    ("--collector.arp.device-exclude", |c, v| {
+        c.arp.device_exclude = v.to_string();
+        Ok(())
+    }),
+    ("--collector.arp.device-include", |c, v| {
+        c.arp.device_include = v.to_string();
+        Ok(())
+    }),
+    ("--collector.powersupply.ignored-supplies", |c, v| {
+        c.powersupplyclass.ignored_supplies = v.to_string();
         Ok(())
     }),
     ("--log.level", |c, v| {
@@ -119,6 +151,14 @@ const VALUE_FLAGS: &[(&str, Apply)] = &[
         Ok(())
     }),
 ];
+
+/// Switches that take no value (kingpin bool flags); `--no-<flag>` turns them off.
+type Switch = fn(&mut Config, bool);
+
+const SWITCH_FLAGS: &[(&str, Switch)] =
+    &[("--collector.netclass.ignore-invalid-speed", |c, on| {
+        c.netclass.ignore_invalid_speed = on
+    })];
 
 impl Cli {
     pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, String> {
@@ -154,6 +194,8 @@ impl Cli {
                 _ => {
                     if let Some((flag, _)) = VALUE_FLAGS.iter().find(|(flag, _)| *flag == name) {
                         cli.settings.push((flag, value(&mut args)?));
+                    } else if let Some((flag, on)) = switch_flag(&name) {
+                        cli.settings.push((flag, on.to_string()));
                     } else if let Some(collector) = collector_switch(&name, "--collector.") {
                         cli.collector_switches.push((collector, true));
                     } else if let Some(collector) = collector_switch(&name, "--no-collector.") {
@@ -172,6 +214,8 @@ impl Cli {
         for (flag, value) in &self.settings {
             if let Some((_, apply)) = VALUE_FLAGS.iter().find(|(name, _)| name == flag) {
                 apply(config, value).map_err(|err| format!("{flag}: {err}"))?;
+            } else if let Some((_, apply)) = SWITCH_FLAGS.iter().find(|(name, _)| name == flag) {
+                apply(config, value == "true");
             }
         }
         if self.disable_defaults {
@@ -189,6 +233,18 @@ impl Cli {
             .validate()
             .map_err(|err| format!("after flags: {err}"))
     }
+}
+
+/// `--flag` or `--no-flag` of SWITCH_FLAGS: the flag's table name and whether it is on.
+fn switch_flag(name: &str) -> Option<(&'static str, bool)> {
+    let (bare, on) = match name.strip_prefix("--no-") {
+        Some(rest) => (rest, false),
+        None => (name.strip_prefix("--")?, true),
+    };
+    SWITCH_FLAGS
+        .iter()
+        .find(|(flag, _)| flag.strip_prefix("--") == Some(bare))
+        .map(|(flag, _)| (*flag, on))
 }
 
 fn collector_switch(flag: &str, prefix: &str) -> Option<String> {
@@ -213,6 +269,9 @@ pub fn usage() -> String {
     );
     for (flag, _) in VALUE_FLAGS {
         text.push_str(&format!("  {flag}=VALUE\n"));
+    }
+    for (flag, _) in SWITCH_FLAGS {
+        text.push_str(&format!("  {flag} / --no-{}\n", &flag[2..]));
     }
     text.push_str("  --collector.NAME / --no-collector.NAME   turn a collector on / off\n");
     text.push_str("  --collector.disable-defaults             start with every collector off\n\nCollectors:\n");
@@ -328,6 +387,64 @@ mod tests {
                 .apply(&mut Config::default())
                 .unwrap_err();
             assert!(err.contains(expected), "{flag}: {err}");
+        }
+    }
+
+    #[test]
+    fn node_exporter_filter_flags() {
+        let mut config = Config::default();
+        parse(&[
+            "--collector.netstat.fields=^Tcp_.*",
+            "--collector.vmstat.fields=^pgfault$",
+            "--collector.netclass.ignored-devices=^veth",
+            "--collector.netclass.ignore-invalid-speed",
+            "--collector.netdev.device-include=^eth0$",
+            "--collector.diskstats.device-include=^mmcblk0$",
+            "--collector.arp.device-exclude=^docker",
+            "--collector.powersupply.ignored-supplies=^AC$",
+        ])
+        .unwrap()
+        .apply(&mut config)
+        .unwrap();
+        assert_eq!(config.netstat.fields, "^Tcp_.*");
+        assert_eq!(config.vmstat.fields, "^pgfault$");
+        assert_eq!(config.netclass.ignored_devices, "^veth");
+        assert!(config.netclass.ignore_invalid_speed);
+        assert_eq!(config.netdev.device_include, "^eth0$");
+        assert_eq!(config.diskstats.device_include, "^mmcblk0$");
+        assert!(config.diskstats.filter().unwrap().ignored("sda"));
+        assert!(!config.diskstats.filter().unwrap().ignored("mmcblk0"));
+        assert_eq!(config.arp.device_exclude, "^docker");
+        assert_eq!(config.powersupplyclass.ignored_supplies, "^AC$");
+        parse(&["--no-collector.netclass.ignore-invalid-speed"])
+            .unwrap()
+            .apply(&mut config)
+            .unwrap();
+        assert!(!config.netclass.ignore_invalid_speed);
+        for (flags, expected) in [
+            (
+                &[
+                    "--collector.netdev.device-include=a",
+                    "--collector.netdev.device-exclude=b",
+                ][..],
+                "mutually exclusive",
+            ),
+            (
+                &[
+                    "--collector.diskstats.device-include=a",
+                    "--collector.diskstats.device-exclude=b",
+                ],
+                "mutually exclusive",
+            ),
+            (&["--collector.netstat.fields=("], "netstat.fields"),
+            (&["--collector.vmstat.fields=("], "vmstat.fields"),
+            (&["--collector.arp.device-include=("], "arp.device_include"),
+        ] {
+            let err = parse(flags)
+                .unwrap()
+                .apply(&mut Config::default())
+                .unwrap_err();
+            assert!(err.contains(expected), "{flags:?}: {err}");
         }
     }
 

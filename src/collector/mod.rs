@@ -13,22 +13,41 @@ use crate::config::Config;
 use crate::exposition::{Exposition, FamilyId, Kind};
 use crate::roots::Roots;
 
+pub mod arp;
+mod conntrack;
 mod cpu;
 mod cpufreq;
+pub(crate) mod device_filter;
 mod diskstats;
+mod entropy;
+mod filefd;
 mod filesystem;
 mod hwmon;
+mod kernel_hung;
 mod loadavg;
 mod meminfo;
+pub mod netclass;
 mod netdev;
+pub mod netstat;
+mod nvme;
 mod os;
+pub mod powersupplyclass;
 mod pressure;
 mod rpi;
+mod schedstat;
+mod selinux;
+mod sockstat;
+mod softnet;
 mod stat;
+mod sysattr;
 mod textfile;
 mod thermal_zone;
 mod time;
+mod timex;
+mod udp_queues;
 mod uname;
+pub mod vmstat;
+mod watchdog;
 
 /// One source of metrics.
 pub trait Collector: Send {
@@ -60,22 +79,39 @@ pub struct CollectorSpec {
 /// The collector table. Keep it sorted by name.
 #[rustfmt::skip]
 pub const COLLECTORS: &[CollectorSpec] = &[
+    CollectorSpec { name: "arp", enabled_by_default: true, build: arp::build },
+    CollectorSpec { name: "conntrack", enabled_by_default: true, build: conntrack::build },
     CollectorSpec { name: "cpu", enabled_by_default: true, build: cpu::build },
     CollectorSpec { name: "cpufreq", enabled_by_default: true, build: cpufreq::build },
     CollectorSpec { name: "diskstats", enabled_by_default: true, build: diskstats::build },
+    CollectorSpec { name: "entropy", enabled_by_default: true, build: entropy::build },
+    CollectorSpec { name: "filefd", enabled_by_default: true, build: filefd::build },
     CollectorSpec { name: "filesystem", enabled_by_default: true, build: filesystem::build },
     CollectorSpec { name: "hwmon", enabled_by_default: true, build: hwmon::build },
+    CollectorSpec { name: "kernel_hung", enabled_by_default: true, build: kernel_hung::build },
     CollectorSpec { name: "loadavg", enabled_by_default: true, build: loadavg::build },
     CollectorSpec { name: "meminfo", enabled_by_default: true, build: meminfo::build },
+    CollectorSpec { name: "netclass", enabled_by_default: true, build: netclass::build },
     CollectorSpec { name: "netdev", enabled_by_default: true, build: netdev::build },
+    CollectorSpec { name: "netstat", enabled_by_default: true, build: netstat::build },
+    CollectorSpec { name: "nvme", enabled_by_default: true, build: nvme::build },
     CollectorSpec { name: "os", enabled_by_default: true, build: os::build },
+    CollectorSpec { name: "powersupplyclass", enabled_by_default: true, build: powersupplyclass::build },
     CollectorSpec { name: "pressure", enabled_by_default: true, build: pressure::build },
     CollectorSpec { name: "rpi", enabled_by_default: true, build: rpi::build },
+    CollectorSpec { name: "schedstat", enabled_by_default: true, build: schedstat::build },
+    CollectorSpec { name: "selinux", enabled_by_default: true, build: selinux::build },
+    CollectorSpec { name: "sockstat", enabled_by_default: true, build: sockstat::build },
+    CollectorSpec { name: "softnet", enabled_by_default: true, build: softnet::build },
     CollectorSpec { name: "stat", enabled_by_default: true, build: stat::build },
     CollectorSpec { name: "textfile", enabled_by_default: true, build: textfile::build },
     CollectorSpec { name: "thermal_zone", enabled_by_default: true, build: thermal_zone::build },
     CollectorSpec { name: "time", enabled_by_default: true, build: time::build },
+    CollectorSpec { name: "timex", enabled_by_default: true, build: timex::build },
+    CollectorSpec { name: "udp_queues", enabled_by_default: true, build: udp_queues::build },
     CollectorSpec { name: "uname", enabled_by_default: true, build: uname::build },
+    CollectorSpec { name: "vmstat", enabled_by_default: true, build: vmstat::build },
+    CollectorSpec { name: "watchdog", enabled_by_default: true, build: watchdog::build },
 ];
 
 pub fn spec(name: &str) -> Option<&'static CollectorSpec> {
