@@ -162,6 +162,70 @@ const VALUE_RULES: &[(&str, Rule)] = &[
     ("node_os_version", Rule::Exact),
     ("node_textfile_*", Rule::Exact),
     ("node_network_mtu_bytes", Rule::Exact),
+    // Gauges of the parity collectors that move with the machine's activity.
+    (
+        "node_filefd_allocated",
+        Rule::Bracket {
+            abs: 1024.0,
+            rel: 0.0,
+        },
+    ),
+    ("node_filefd_maximum", Rule::Exact),
+    (
+        "node_sockstat_*",
+        Rule::Bracket {
+            abs: 256.0,
+            rel: 0.0,
+        },
+    ),
+    (
+        "node_netstat_Tcp_CurrEstab",
+        Rule::Bracket {
+            abs: 16.0,
+            rel: 0.0,
+        },
+    ),
+    ("node_arp_entries", Rule::Bracket { abs: 2.0, rel: 0.0 }),
+    ("node_nf_conntrack_entries_limit", Rule::Exact),
+    (
+        "node_nf_conntrack_entries",
+        Rule::Bracket {
+            abs: 256.0,
+            rel: 0.0,
+        },
+    ),
+    ("node_entropy_pool_size_bits", Rule::Exact),
+    (
+        "node_entropy_available_bits",
+        Rule::Bracket {
+            abs: 4096.0,
+            rel: 0.0,
+        },
+    ),
+    (
+        "node_udp_queues",
+        Rule::Bracket {
+            abs: 1024.0 * 1024.0,
+            rel: 0.0,
+        },
+    ),
+    (
+        "node_timex_*_seconds",
+        Rule::Bracket {
+            abs: 0.01,
+            rel: 0.01,
+        },
+    ),
+    (
+        "node_timex_frequency_adjustment_ratio",
+        Rule::Bracket {
+            abs: 1e-4,
+            rel: 0.0,
+        },
+    ),
+    ("node_timex_status", Rule::Exact),
+    ("node_timex_sync_status", Rule::Exact),
+    ("node_softnet_backlog_len", Rule::Bracket { abs: 64.0, rel: 0.0 }),
 ];
 
 /// Families node_exporter 1.5 does not have and we export on purpose (node_exporter 1.12
@@ -190,6 +254,34 @@ const ONLY_OURS: &[(&str, &str)] = &[
     (
         "node_disk_filesystem_info",
         "node_exporter 1.12 diskstats (udev data)",
+    ),
+    (
+        "node_kernel_hung_tasks_total",
+        "node_exporter 1.12 kernel_hung collector (Linux 6.13+)",
+    ),
+    (
+        "node_netstat_TcpExt_TCPOFOQueue",
+        "node_exporter 1.12's default --collector.netstat.fields adds TCPOFOQueue",
+    ),
+    (
+        "node_netstat_TcpExt_TCPRcvQDrop",
+        "node_exporter 1.12's default --collector.netstat.fields adds TCPRcvQDrop",
+    ),
+    (
+        "node_softnet_backlog_len",
+        "node_exporter 1.12 softnet (Linux 5.14+ column)",
+    ),
+    (
+        "node_softnet_cpu_collision_total",
+        "node_exporter 1.12 softnet",
+    ),
+    (
+        "node_softnet_flow_limit_count_total",
+        "node_exporter 1.12 softnet",
+    ),
+    (
+        "node_softnet_received_rps_total",
+        "node_exporter 1.12 softnet",
     ),
 ];
 
@@ -221,6 +313,11 @@ const EXTRA_LABELS_OURS: &[(&str, &str, &str)] = &[
         "node_disk_info",
         "rotational",
         "node_exporter 1.12 adds rotational (/sys/block/<dev>/queue/rotational) to node_disk_info",
+    ),
+    (
+        "node_network_info",
+        "adminstate",
+        "node_exporter 1.12 adds adminstate (the IFF_UP bit of flags) to node_network_info",
     ),
 ];
 
@@ -257,6 +354,22 @@ const KEY_FAMILY_OF_COLLECTOR: &[(&str, &str)] = &[
     ("thermal_zone", "node_thermal_zone_temp"),
     ("hwmon", "node_hwmon_temp_celsius"),
     ("cpufreq", "node_cpu_scaling_frequency_hertz"),
+    ("arp", "node_arp_entries"),
+    ("conntrack", "node_nf_conntrack_entries_limit"),
+    ("entropy", "node_entropy_available_bits"),
+    ("filefd", "node_filefd_maximum"),
+    ("netclass", "node_network_up"),
+    ("netstat", "node_netstat_Tcp_InSegs"),
+    ("sockstat", "node_sockstat_TCP_inuse"),
+    ("softnet", "node_softnet_processed_total"),
+    ("timex", "node_timex_sync_status"),
+    ("udp_queues", "node_udp_queues"),
+    ("vmstat", "node_vmstat_pgfault"),
+    ("selinux", "node_selinux_enabled"),
+    ("schedstat", "node_schedstat_running_seconds_total"),
+    ("watchdog", "node_watchdog_info"),
+    ("powersupplyclass", "node_power_supply_info"),
+    ("nvme", "node_nvme_info"),
 ];
 
 /// `*` matches any text (including none).
@@ -302,9 +415,23 @@ fn ignored_labels(list: &[(&str, &str, &str)], family: &str) -> BTreeSet<String>
 /// Series of one scrape: family -> (label set without `node` and ignored labels -> value).
 type Series = BTreeMap<String, BTreeMap<Vec<(String, String)>, f64>>;
 
-fn series(exp: &Exposition, ignore: impl Fn(&str) -> BTreeSet<String>) -> Series {
+/// The series of one scrape, leaving out the per-collector series of collectors that are not
+/// compared (ours that node_exporter 1.5 does not have).
+fn series(
+    exp: &Exposition,
+    ignore: impl Fn(&str) -> BTreeSet<String>,
+    compared: &BTreeSet<String>,
+) -> Series {
     let mut out: Series = BTreeMap::new();
     for sample in &exp.samples {
+        if sample.name.starts_with("node_scrape_collector_")
+            && !sample
+                .labels
+                .get("collector")
+                .is_some_and(|c| compared.contains(c))
+        {
+            continue;
+        }
         let ignored = ignore(&sample.name);
         let key: Vec<(String, String)> = sample
             .labels
@@ -446,9 +573,14 @@ fn compare_round(setup: &Setup) -> Round {
         parse_exposition(&theirs_text),
         parse_exposition(&second_text),
     );
-    let ours_a = series(&first, |f| ignored_labels(EXTRA_LABELS_OURS, f));
-    let ours_b = series(&second, |f| ignored_labels(EXTRA_LABELS_OURS, f));
-    let ne = series(&theirs, |f| ignored_labels(EXTRA_LABELS_NODE_EXPORTER, f));
+    let compared = &setup.collectors;
+    let ours_a = series(&first, |f| ignored_labels(EXTRA_LABELS_OURS, f), compared);
+    let ours_b = series(&second, |f| ignored_labels(EXTRA_LABELS_OURS, f), compared);
+    let ne = series(
+        &theirs,
+        |f| ignored_labels(EXTRA_LABELS_NODE_EXPORTER, f),
+        compared,
+    );
 
     let mut round = Round::default();
     let our_families: BTreeSet<&String> = ours_a

@@ -11,11 +11,15 @@ use crate::exposition::{Exposition, FamilyId, Kind};
 const CONTROLLER: [&str; 5] = ["firmware_rev", "model", "serial", "state", "cntlid"];
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
+    let class = ctx.roots.sys("class/nvme");
+    if !class.is_dir() {
+        return Setup::Unavailable(format!("no {} (no NVMe driver)", class.display()));
+    }
     let namespace = |out: &mut Exposition, name: &str, help: &str| {
         out.family(name, help, Kind::Gauge, &["device", "nsid"])
     };
     Setup::Ready(Box::new(NvmeCollector {
-        class: ctx.roots.sys("class/nvme"),
+        class,
         buf: Vec::with_capacity(64),
         texts: Default::default(),
         info: out.family(

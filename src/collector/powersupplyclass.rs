@@ -118,8 +118,12 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
         Ok(regex) => regex,
         Err(err) => return Setup::Unavailable(err),
     };
+    let class = ctx.roots.sys("class/power_supply");
+    if !class.is_dir() {
+        return Setup::Unavailable(format!("no {}", class.display()));
+    }
     Setup::Ready(Box::new(PowerSupplyCollector {
-        class: ctx.roots.sys("class/power_supply"),
+        class,
         ignored,
         buf: Vec::with_capacity(64),
         texts: Default::default(),

@@ -1,19 +1,25 @@
 //! node_schedstat_{running,waiting}_seconds_total and node_schedstat_timeslices_total per CPU
-//! from /proc/schedstat (kernels built with CONFIG_SCHEDSTATS, as Raspberry Pi OS kernels
-//! are). Absent file: no series, not a failure (node_exporter: "no data").
+//! from /proc/schedstat. A kernel without CONFIG_SCHEDSTATS has no such file: the collector is
+//! then off, said once at start-up (node_exporter reports "no data" every scrape).
 
 use std::path::PathBuf;
 
-use super::sysattr::read_optional;
-use super::{CollectError, Collector, Context, Setup};
+use super::{read_file, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     let family = |out: &mut Exposition, name: &str, help: &str| {
         out.family(name, help, Kind::Counter, &["cpu"])
     };
+    let path = ctx.roots.proc("schedstat");
+    if !path.exists() {
+        return Setup::Unavailable(format!(
+            "no {} (kernel without CONFIG_SCHEDSTATS)",
+            path.display()
+        ));
+    }
     Setup::Ready(Box::new(SchedstatCollector {
-        path: ctx.roots.proc("schedstat"),
+        path,
         buf: Vec::with_capacity(2048),
         families: [
             family(
@@ -73,9 +79,7 @@ pub fn parse(bytes: &[u8], mut each: impl FnMut(&str, [f64; 3])) -> Result<(), C
 
 impl Collector for SchedstatCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
-        if !read_optional(&self.path, &mut self.buf)? {
-            return Ok(());
-        }
+        read_file(&self.path, &mut self.buf)?;
         let families = &self.families;
         parse(&self.buf, |cpu, values| {
             for (id, value) in families.iter().zip(values) {

@@ -29,8 +29,12 @@ const TEXTS: [&str; 5] = [
 ];
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
+    let class = ctx.roots.sys("class/watchdog");
+    if !class.is_dir() {
+        return Setup::Unavailable(format!("no {} (no watchdog driver)", class.display()));
+    }
     Setup::Ready(Box::new(WatchdogCollector {
-        class: ctx.roots.sys("class/watchdog"),
+        class,
         buf: Vec::with_capacity(64),
         texts: Default::default(),
         numbers: NUMBERS.map(|(file, name)| {
