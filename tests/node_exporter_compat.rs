@@ -225,7 +225,13 @@ const VALUE_RULES: &[(&str, Rule)] = &[
     ),
     ("node_timex_status", Rule::Exact),
     ("node_timex_sync_status", Rule::Exact),
-    ("node_softnet_backlog_len", Rule::Bracket { abs: 64.0, rel: 0.0 }),
+    (
+        "node_softnet_backlog_len",
+        Rule::Bracket {
+            abs: 64.0,
+            rel: 0.0,
+        },
+    ),
 ];
 
 /// Families node_exporter 1.5 does not have and we export on purpose (node_exporter 1.12
@@ -751,6 +757,84 @@ fn node_exporter_and_pimetrics_agree() {
         let compared = last.compared.get(family).map_or(0, |(_, _, n)| *n);
         assert!(compared > 0, "key family {family} was not compared");
     }
+}
+
+/// Families node_exporter exports with its own defaults on a machine where pimetrics, with its
+/// defaults, does not export them. Each is listed in the README ("Compared with node_exporter")
+/// with the same reason; the test below checks both.
+const NOT_IN_PIMETRICS: &[(&str, &str)] = &[
+    (
+        "node_exporter_build_info",
+        "node_exporter's own build info; pimetrics exports pimetrics_build_info",
+    ),
+    (
+        "node_disk_ata_*",
+        "read from the udev database, which a Pi without ATA disks does not have",
+    ),
+    (
+        "node_disk_device_mapper_info",
+        "read from the udev database (device-mapper volumes)",
+    ),
+    (
+        "node_systemd_*",
+        "Debian turns node_exporter's systemd collector on (upstream 1.12: off); pimetrics has no systemd collector",
+    ),
+];
+
+/// Every family node_exporter exports with its defaults on this machine is exported by
+/// pimetrics with its defaults, or listed in NOT_IN_PIMETRICS and in the README.
+#[test]
+fn every_default_node_exporter_family_is_exported() {
+    let Some(binary) = require_or_skip(NODE_EXPORTER, "node_exporter default families") else {
+        return;
+    };
+    let (_agent, agent_port) = start_agent(&["--node=compat", "--log.level=warn"]);
+    let port = free_port();
+    let _node_exporter = Proc::spawn(
+        "node_exporter",
+        Command::new(&binary)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn"),
+    );
+    wait_for_port(port, Duration::from_secs(20));
+    let families = |text: &str| -> BTreeSet<String> {
+        parse_exposition(text)
+            .types
+            .into_keys()
+            .filter(|name| !is_program_own(name))
+            .collect()
+    };
+    let theirs = families(&scrape(port, "/metrics"));
+    let ours = families(&scrape(agent_port, "/metrics"));
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .expect("README.md");
+
+    let mut problems = Vec::new();
+    let mut allowed_missing = Vec::new();
+    for family in theirs.difference(&ours) {
+        match NOT_IN_PIMETRICS
+            .iter()
+            .find(|(pattern, _)| glob(pattern, family))
+        {
+            Some((pattern, _)) => allowed_missing.push(format!("{family} ({pattern})")),
+            None => problems.push(format!(
+                "{family}: node_exporter exports it by default here, pimetrics does not"
+            )),
+        }
+    }
+    for (pattern, _) in NOT_IN_PIMETRICS {
+        if !readme.contains(&format!("`{pattern}`")) {
+            problems.push(format!("README does not list `{pattern}` as not exported"));
+        }
+    }
+    println!(
+        "node_exporter defaults: {} families, {} also in pimetrics; allowed missing: {allowed_missing:?}",
+        theirs.len(),
+        theirs.intersection(&ours).count()
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(theirs.contains("node_cpu_seconds_total") && ours.contains("node_cpu_seconds_total"));
 }
 
 #[test]
