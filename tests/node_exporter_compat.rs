@@ -768,14 +768,6 @@ const NOT_IN_PIMETRICS: &[(&str, &str)] = &[
         "node_exporter's own build info; pimetrics exports pimetrics_build_info",
     ),
     (
-        "node_disk_ata_*",
-        "read from the udev database, which a Pi without ATA disks does not have",
-    ),
-    (
-        "node_disk_device_mapper_info",
-        "read from the udev database (device-mapper volumes)",
-    ),
-    (
         "node_systemd_*",
         "Debian turns node_exporter's systemd collector on (upstream 1.12: off); pimetrics has no systemd collector",
     ),
