@@ -118,6 +118,46 @@ pub fn spec(name: &str) -> Option<&'static CollectorSpec> {
     COLLECTORS.iter().find(|spec| spec.name == name)
 }
 
+/// Which collectors one scrape runs: node_exporter's `collect[]=NAME` (only these) or
+/// `exclude[]=NAME` (all but these) URL parameters, checked against the collector table.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CollectorSelection {
+    #[default]
+    All,
+    Only(Vec<&'static str>),
+    AllBut(Vec<&'static str>),
+}
+
+impl CollectorSelection {
+    /// From the values of `collect[]` and `exclude[]`; node_exporter's rules: not both, and
+    /// every name must be a known collector.
+    pub fn from_params(collect: &[&str], exclude: &[&str]) -> Result<Self, String> {
+        let names = |list: &[&str]| -> Result<Vec<&'static str>, String> {
+            list.iter()
+                .map(|name| {
+                    spec(name)
+                        .map(|spec| spec.name)
+                        .ok_or_else(|| format!("unknown collector {name:?}"))
+                })
+                .collect()
+        };
+        match (collect.is_empty(), exclude.is_empty()) {
+            (true, true) => Ok(CollectorSelection::All),
+            (false, true) => Ok(CollectorSelection::Only(names(collect)?)),
+            (true, false) => Ok(CollectorSelection::AllBut(names(exclude)?)),
+            (false, false) => Err("collect[] and exclude[] cannot be used together".into()),
+        }
+    }
+
+    pub fn includes(&self, name: &str) -> bool {
+        match self {
+            CollectorSelection::All => true,
+            CollectorSelection::Only(names) => names.contains(&name),
+            CollectorSelection::AllBut(names) => !names.contains(&name),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectError(pub String);
 
@@ -206,8 +246,15 @@ impl Scraper {
 
     /// Runs every collector, timing each, and appends the exposition text to `out`.
     pub fn scrape(&mut self, out: &mut String) {
+        self.scrape_selected(out, |_| true);
+    }
+
+    /// Like `scrape`, running only the collectors `selected` accepts (node_exporter's
+    /// `collect[]` and `exclude[]` URL parameters); the others report nothing, not even
+    /// their `node_scrape_collector_*` series. `CollectorSelection` checks the names.
+    pub fn scrape_selected(&mut self, out: &mut String, selected: impl Fn(&str) -> bool) {
         self.exposition.clear();
-        for entry in &mut self.active {
+        for entry in self.active.iter_mut().filter(|entry| selected(entry.name)) {
             let started = Instant::now();
             let exposition = &mut self.exposition;
             let result = catch_unwind(AssertUnwindSafe(|| entry.collector.update(exposition)))
@@ -285,6 +332,56 @@ mod tests {
             assert!(out.contains("s{node=\"n\",collector=\"bad\"} 0\n"), "{out}");
             assert!(out.contains("d{node=\"n\",collector=\"bad\"} "), "{out}");
         }
+    }
+
+    struct Constant;
+    impl Collector for Constant {
+        fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
+            let id = out.family("test_constant", "A constant.", Kind::Gauge, &[]);
+            out.sample(id, &[], 7.0);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn selected_collectors_only() {
+        let mut exposition = Exposition::new("n");
+        let duration = exposition.family("d", "D.", Kind::Gauge, &["collector"]);
+        let success = exposition.family("s", "S.", Kind::Gauge, &["collector"]);
+        let mut scraper = Scraper {
+            active: vec![
+                Active {
+                    name: "loadavg",
+                    collector: Box::new(Constant),
+                    last_error: None,
+                },
+                Active {
+                    name: "bad",
+                    collector: Box::new(Failing(0)),
+                    last_error: None,
+                },
+            ],
+            exposition,
+            duration,
+            success,
+        };
+        let selection = CollectorSelection::from_params(&["loadavg"], &[]).unwrap();
+        let mut out = String::new();
+        scraper.scrape_selected(&mut out, |name| selection.includes(name));
+        assert!(out.contains("test_constant{node=\"n\"} 7\n"), "{out}");
+        assert!(
+            out.contains("s{node=\"n\",collector=\"loadavg\"} 1\n"),
+            "{out}"
+        );
+        assert!(!out.contains("\"bad\""), "{out}");
+        let selection = CollectorSelection::from_params(&[], &["loadavg"]).unwrap();
+        out.clear();
+        scraper.scrape_selected(&mut out, |name| selection.includes(name));
+        assert!(!out.contains("test_constant"), "{out}");
+        assert!(out.contains("collector=\"bad\""), "{out}");
+        assert!(CollectorSelection::from_params(&["warp"], &[]).is_err());
+        assert!(CollectorSelection::from_params(&["cpu"], &["meminfo"]).is_err());
+        assert!(CollectorSelection::All.includes("cpu"));
     }
 
     #[test]
