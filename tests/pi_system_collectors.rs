@@ -260,25 +260,25 @@ fn netclass_unknown_speed_as_node_exporter_1_12() {
     // Drivers that cannot tell the speed report SPEED_UNKNOWN, -1 (virtio_net, as this machine's
     // eth0; Ethernet without a link on some drivers).
     let dir = tempdir();
-    let usb0 = dir.path().join("sys/class/net/usb0");
-    std::fs::create_dir_all(&usb0).unwrap();
+    let eth1 = dir.path().join("sys/class/net/eth1");
+    std::fs::create_dir_all(&eth1).unwrap();
     for (file, value) in [("speed", "-1"), ("operstate", "up"), ("flags", "0x1003")] {
-        std::fs::write(usb0.join(file), format!("{value}\n")).unwrap();
+        std::fs::write(eth1.join(file), format!("{value}\n")).unwrap();
     }
     let exp = scrape_with("netclass", dir.path(), &Config::default()).unwrap();
     assert_eq!(
-        exp.value("node_network_speed_bytes", &[("device", "usb0")]),
+        exp.value("node_network_speed_bytes", &[("device", "eth1")]),
         Some(-125000.0)
     );
     let mut config = Config::default();
     config.netclass.ignore_invalid_speed = true;
     let exp = scrape_with("netclass", dir.path(), &config).unwrap();
     assert_eq!(
-        exp.value("node_network_speed_bytes", &[("device", "usb0")]),
+        exp.value("node_network_speed_bytes", &[("device", "eth1")]),
         None
     );
     assert_eq!(
-        exp.value("node_network_up", &[("device", "usb0")]),
+        exp.value("node_network_up", &[("device", "eth1")]),
         Some(1.0)
     );
 }
