@@ -151,6 +151,10 @@ pub fn admin_state(flags: Option<i64>) -> &'static str {
     }
 }
 
+/// Devices whose files stay open: 22 files each, so at most 352 descriptors (systemd's default
+/// soft limit is 1024); further devices are opened and closed at every scrape.
+const MAX_OPEN_DEVICES: usize = 16;
+
 /// A device's attribute files, opened when the device is first seen and then re-read with
 /// pread at offset 0 (sysfs builds the value anew for every read from offset 0): one system
 /// call per value instead of open, read and close (about 90 values per scrape on a Pi).
@@ -217,16 +221,19 @@ impl Collector for NetclassCollector {
             if !self.path.is_dir() {
                 continue;
             }
+            let cached = self
+                .devices
+                .get(device.as_str())
+                .is_some_and(|open| !open.stale);
+            if !cached && self.devices.len() < MAX_OPEN_DEVICES {
+                let open = OpenDevice::open(&self.path, generation);
+                self.devices.insert(device.clone(), open);
+            }
+            // Past the cap (a host with many containers' veths): opened for this scrape only.
+            let mut uncached = None;
             let open = match self.devices.get_mut(device.as_str()) {
                 Some(open) if !open.stale => open,
-                _ => {
-                    let open = OpenDevice::open(&self.path, generation);
-                    self.devices.insert(device.clone(), open);
-                    match self.devices.get_mut(device.as_str()) {
-                        Some(open) => open,
-                        None => continue,
-                    }
-                }
+                _ => uncached.insert(OpenDevice::open(&self.path, generation)),
             };
             open.seen = generation;
             let (attribute_files, info_files) = open.files.split_at(ATTRIBUTES.len());
@@ -329,6 +336,20 @@ mod tests {
         std::fs::remove_dir_all(&eth0).unwrap();
         let text = scrape(&mut out);
         assert!(!text.contains("eth0"), "{text}");
+        // More devices than stay open: all reported, scrape after scrape.
+        for n in 0..MAX_OPEN_DEVICES + 4 {
+            let veth = dir.path().join(format!("sys/class/net/veth{n}"));
+            std::fs::create_dir_all(&veth).unwrap();
+            std::fs::write(veth.join("operstate"), "up\n").unwrap();
+        }
+        for _ in 0..2 {
+            let text = scrape(&mut out);
+            let up = text
+                .lines()
+                .filter(|l| l.starts_with("node_network_up{"))
+                .count();
+            assert_eq!(up, MAX_OPEN_DEVICES + 4, "{text}");
+        }
     }
 
     #[test]
