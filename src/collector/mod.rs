@@ -156,6 +156,20 @@ impl CollectorSelection {
             CollectorSelection::AllBut(names) => !names.contains(&name),
         }
     }
+
+    /// The `only` argument of `Scraper::collect` for this selection, given the scraper's
+    /// active collectors (`Scraper::active_names`).
+    pub fn only<'a>(&self, active: impl Iterator<Item = &'a str>) -> Option<Vec<String>> {
+        match self {
+            CollectorSelection::All => None,
+            _ => Some(
+                active
+                    .filter(|name| self.includes(name))
+                    .map(str::to_string)
+                    .collect(),
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,17 +258,16 @@ impl Scraper {
         self.active.iter().map(|a| a.name)
     }
 
-    /// Runs every collector, timing each, and appends the exposition text to `out`.
-    pub fn scrape(&mut self, out: &mut String) {
-        self.scrape_selected(out, |_| true);
-    }
-
-    /// Like `scrape`, running only the collectors `selected` accepts (node_exporter's
-    /// `collect[]` and `exclude[]` URL parameters); the others report nothing, not even
-    /// their `node_scrape_collector_*` series. `CollectorSelection` checks the names.
-    pub fn scrape_selected(&mut self, out: &mut String, selected: impl Fn(&str) -> bool) {
+    /// Runs every collector (or those `only` names), timing each, into the scrape buffer,
+    /// which it returns for the agent's own metrics and the outputs.
+    pub fn collect(&mut self, only: Option<&[String]>) -> &mut Exposition {
         self.exposition.clear();
-        for entry in self.active.iter_mut().filter(|entry| selected(entry.name)) {
+        for entry in &mut self.active {
+            if let Some(only) = only {
+                if !only.iter().any(|name| name == entry.name) {
+                    continue;
+                }
+            }
             let started = Instant::now();
             let exposition = &mut self.exposition;
             let result = catch_unwind(AssertUnwindSafe(|| entry.collector.update(exposition)))
@@ -280,7 +293,12 @@ impl Scraper {
             self.exposition
                 .sample(self.success, &[entry.name], if ok { 1.0 } else { 0.0 });
         }
-        self.exposition.render(out);
+        &mut self.exposition
+    }
+
+    /// Runs every collector and appends the exposition text to `out`.
+    pub fn scrape(&mut self, out: &mut String) {
+        self.collect(None).render(out);
     }
 
     /// The scrape buffer of the last scrape (for tests and family listings).
@@ -365,20 +383,27 @@ mod tests {
             duration,
             success,
         };
-        let selection = CollectorSelection::from_params(&["loadavg"], &[]).unwrap();
-        let mut out = String::new();
-        scraper.scrape_selected(&mut out, |name| selection.includes(name));
+        let mut scrape = |selection: &CollectorSelection| {
+            let only = selection.only(scraper.active_names());
+            let mut out = String::new();
+            scraper.collect(only.as_deref()).render(&mut out);
+            out
+        };
+        let out = scrape(&CollectorSelection::from_params(&["loadavg"], &[]).unwrap());
         assert!(out.contains("test_constant{node=\"n\"} 7\n"), "{out}");
         assert!(
             out.contains("s{node=\"n\",collector=\"loadavg\"} 1\n"),
             "{out}"
         );
         assert!(!out.contains("\"bad\""), "{out}");
-        let selection = CollectorSelection::from_params(&[], &["loadavg"]).unwrap();
-        out.clear();
-        scraper.scrape_selected(&mut out, |name| selection.includes(name));
+        let out = scrape(&CollectorSelection::from_params(&[], &["loadavg"]).unwrap());
         assert!(!out.contains("test_constant"), "{out}");
         assert!(out.contains("collector=\"bad\""), "{out}");
+        let out = scrape(&CollectorSelection::All);
+        assert!(
+            out.contains("test_constant") && out.contains("collector=\"bad\""),
+            "{out}"
+        );
         assert!(CollectorSelection::from_params(&["warp"], &[]).is_err());
         assert!(CollectorSelection::from_params(&["cpu"], &["meminfo"]).is_err());
         assert!(CollectorSelection::All.includes("cpu"));
