@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use regex_lite::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::sysattr::{dir_names, parse_int};
+use super::sysattr::{dir_names, parse_int, read_attr};
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
 
@@ -117,6 +117,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
         ignore_invalid_speed: settings.ignore_invalid_speed,
         devices: HashMap::new(),
         generation: 0,
+        open_devices_limit: open_devices_limit(),
         buf: vec![0; 4096],
         texts: Default::default(),
         up,
@@ -134,6 +135,8 @@ struct NetclassCollector {
     devices: HashMap<String, OpenDevice>,
     /// Counts scrapes, so devices that went away are forgotten.
     generation: u64,
+    /// How many devices keep their files open (from the descriptor limit).
+    open_devices_limit: usize,
     /// One sysfs page: no attribute is longer.
     buf: Vec<u8>,
     texts: [String; 5],
@@ -151,9 +154,30 @@ pub fn admin_state(flags: Option<i64>) -> &'static str {
     }
 }
 
-/// Devices whose files stay open: 22 files each, so at most 352 descriptors (systemd's default
-/// soft limit is 1024); further devices are opened and closed at every scrape.
+/// Devices whose files stay open: 22 files each, so at most 352 descriptors; further devices
+/// are read file by file (open, read, close) at every scrape.
 const MAX_OPEN_DEVICES: usize = 16;
+
+/// How many devices may keep their files open: at most an eighth of the process's descriptor
+/// limit (systemd's default soft limit, 1024, gives 5: lo, eth0, wlan0 and two more), so the
+/// HTTP server and the other collectors never run short because of netclass.
+fn open_devices_limit() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        // rlim_t is 32 bits wide on 32-bit Pis.
+        #[allow(clippy::unnecessary_cast)]
+        let soft = limit.rlim_cur as u64;
+        soft
+    } else {
+        0
+    };
+    let per_device = (ATTRIBUTES.len() + INFO_FILES.len()) as u64;
+    (soft / 8 / per_device).min(MAX_OPEN_DEVICES as u64) as usize
+}
 
 /// A device's attribute files, opened when the device is first seen and then re-read with
 /// pread at offset 0 (sysfs builds the value anew for every read from offset 0): one system
@@ -174,15 +198,47 @@ impl OpenDevice {
             .iter()
             .map(|(file, _, _)| *file)
             .chain(INFO_FILES)
-            // Absent or unreadable (permissions): left out, as node_exporter leaves it out.
-            .map(|file| File::open(dir.join(file)).ok())
-            .collect();
+            .map(|file| File::open(dir.join(file)))
+            .collect::<Vec<_>>();
+        // Absent or unreadable (permissions): left out, as node_exporter leaves it out. Any
+        // other failure (out of descriptors) says nothing about the file: try again later.
+        let stale = files.iter().any(|file| {
+            file.as_ref().is_err_and(|err| {
+                !matches!(
+                    err.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                )
+            })
+        });
         OpenDevice {
-            files,
+            files: files.into_iter().map(Result::ok).collect(),
             seen,
-            stale: false,
+            stale,
         }
     }
+}
+
+/// The value of attribute `index` (ATTRIBUTES, then INFO_FILES) of the device in `dir`: from
+/// its open file when the device keeps them open, else by opening the file for this read.
+fn read_value<'a>(
+    open: Option<&mut OpenDevice>,
+    index: usize,
+    dir: &mut PathBuf,
+    buf: &'a mut Vec<u8>,
+) -> Option<&'a str> {
+    if let Some(open) = open {
+        let file = open.files.get(index)?.as_ref()?;
+        buf.resize(4096, 0);
+        return read_open(file, buf, &mut open.stale);
+    }
+    let name = ATTRIBUTES
+        .get(index)
+        .map(|(file, _, _)| *file)
+        .or_else(|| INFO_FILES.get(index - ATTRIBUTES.len()).copied())?;
+    dir.push(name);
+    let value = read_attr(dir, buf);
+    dir.pop();
+    value
 }
 
 /// Reads an opened attribute from its start: `Some(text)`, or `None` when the driver refuses
@@ -221,29 +277,28 @@ impl Collector for NetclassCollector {
             if !self.path.is_dir() {
                 continue;
             }
-            let cached = self
+            if self
                 .devices
                 .get(device.as_str())
-                .is_some_and(|open| !open.stale);
-            if !cached && self.devices.len() < MAX_OPEN_DEVICES {
+                .is_none_or(|open| open.stale)
+                && self.devices.len() < self.open_devices_limit
+            {
                 let open = OpenDevice::open(&self.path, generation);
                 self.devices.insert(device.clone(), open);
             }
-            // Past the cap (a host with many containers' veths): opened for this scrape only.
-            let mut uncached = None;
-            let open = match self.devices.get_mut(device.as_str()) {
-                Some(open) if !open.stale => open,
-                _ => uncached.insert(OpenDevice::open(&self.path, generation)),
-            };
-            open.seen = generation;
-            let (attribute_files, info_files) = open.files.split_at(ATTRIBUTES.len());
+            // None: past the limit (a host with many containers' veths), read file by file.
+            let mut open = self
+                .devices
+                .get_mut(device.as_str())
+                .filter(|open| !open.stale);
+            if let Some(open) = open.as_deref_mut() {
+                open.seen = generation;
+            }
             let labels = [device.as_str()];
             let mut flags = None;
-            for (index, file) in attribute_files.iter().enumerate() {
-                let Some(file) = file else { continue };
-                let Some(value) =
-                    read_open(file, &mut self.buf, &mut open.stale).and_then(parse_int)
-                else {
+            for index in 0..ATTRIBUTES.len() {
+                let text = read_value(open.as_deref_mut(), index, &mut self.path, &mut self.buf);
+                let Some(value) = text.and_then(parse_int) else {
                     continue;
                 };
                 let value = match index {
@@ -258,11 +313,11 @@ impl Collector for NetclassCollector {
                 };
                 out.sample(self.attributes[index], &labels, value);
             }
-            for (text, file) in self.texts.iter_mut().zip(info_files) {
+            for (offset, text) in self.texts.iter_mut().enumerate() {
                 text.clear();
-                if let Some(file) = file {
-                    text.push_str(read_open(file, &mut self.buf, &mut open.stale).unwrap_or(""));
-                }
+                let index = ATTRIBUTES.len() + offset;
+                let value = read_value(open.as_deref_mut(), index, &mut self.path, &mut self.buf);
+                text.push_str(value.unwrap_or(""));
             }
             let [address, broadcast, duplex, operstate, ifalias] = &self.texts;
             let up = if operstate == "up" { 1.0 } else { 0.0 };
