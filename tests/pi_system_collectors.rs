@@ -1,5 +1,5 @@
 //! node_exporter's network and kernel collectors (arp, conntrack, entropy, filefd, netclass,
-//! netstat, nvme, powersupplyclass, schedstat, selinux, sockstat, softnet, udp_queues, vmstat,
+//! netstat, nfs, nvme, powersupplyclass, schedstat, selinux, sockstat, softnet, udp_queues, vmstat,
 //! watchdog) on the Pi fixture boards (tests/fixtures/pi/<board>, see SOURCE there), through
 //! the public collector table, with the values of the fixture files.
 
@@ -486,6 +486,36 @@ fn nvme_on_pi5_and_absent_on_pi4() {
 }
 
 #[test]
+fn nfs_client_on_pi4() {
+    let exp = scrape("nfs", "pi4");
+    assert_eq!(exp.value("node_nfs_rpcs_total", &[]), Some(181203.0));
+    assert_eq!(
+        exp.value("node_nfs_rpc_retransmissions_total", &[]),
+        Some(3.0)
+    );
+    assert_eq!(
+        exp.value("node_nfs_packets_total", &[("protocol", "tcp")]),
+        Some(0.0)
+    );
+    let request = |proto: &str, method: &str| {
+        exp.value(
+            "node_nfs_requests_total",
+            &[("proto", proto), ("method", method)],
+        )
+    };
+    assert_eq!(request("4", "Read"), Some(14820.0));
+    assert_eq!(request("4", "Write"), Some(9312.0));
+    assert_eq!(request("4", "Sequence"), Some(156021.0));
+    assert_eq!(request("3", "GetAttr"), Some(2.0));
+    // No proc2 line: zeros, as node_exporter (procfs) reports them.
+    assert_eq!(request("2", "Null"), Some(0.0));
+    assert_eq!(exp.family("node_nfs_requests_total").len(), 18 + 22 + 59);
+    assert_eq!(exp.types["node_nfs_requests_total"], "counter");
+    // No NFS mount since boot (pi5): no series, not a failure.
+    assert!(scrape("nfs", "pi5").names().is_empty());
+}
+
+#[test]
 fn selinux_is_off_on_raspberry_pi_os() {
     let exp = scrape("selinux", "pi4");
     assert_eq!(exp.value("node_selinux_enabled", &[]), Some(0.0));
@@ -568,6 +598,7 @@ fn pi4_board_exports_the_dashboard_names_a_pi_has() {
         "node_vmstat_oom_kill",
         "node_entropy_available_bits",
         "node_filefd_maximum",
+        "node_nfs_requests_total",
     ] {
         assert!(
             names.contains(name),

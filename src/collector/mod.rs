@@ -29,6 +29,7 @@ mod meminfo;
 pub mod netclass;
 mod netdev;
 pub mod netstat;
+mod nfs;
 mod nvme;
 mod os;
 pub mod powersupplyclass;
@@ -94,6 +95,7 @@ pub const COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec { name: "netclass", enabled_by_default: true, build: netclass::build },
     CollectorSpec { name: "netdev", enabled_by_default: true, build: netdev::build },
     CollectorSpec { name: "netstat", enabled_by_default: true, build: netstat::build },
+    CollectorSpec { name: "nfs", enabled_by_default: true, build: nfs::build },
     CollectorSpec { name: "nvme", enabled_by_default: true, build: nvme::build },
     CollectorSpec { name: "os", enabled_by_default: true, build: os::build },
     CollectorSpec { name: "powersupplyclass", enabled_by_default: true, build: powersupplyclass::build },

@@ -165,8 +165,8 @@ mod tests {
 mod mutation_tests {
     use super::parse_int;
     use crate::collector::{
-        arp, conntrack, filefd, netstat, nvme, schedstat, selinux, sockstat, softnet, udp_queues,
-        vmstat,
+        arp, conntrack, filefd, netstat, nfs, nvme, schedstat, selinux, sockstat, softnet,
+        udp_queues, vmstat,
     };
 
     const SAMPLES: &[&[u8]] = &[
@@ -183,6 +183,7 @@ mod mutation_tests {
         b"SELINUX=enforcing\n",
         b"nvme0n1",
         b"0x1003\n",
+        b"net 0 0 0 0\nrpc 18 3 18\nproc3 22 0 2 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\nproc4 3 1 2 3\n",
     ];
     const INSERTS: &[&[u8]] = &[
         b":",
@@ -242,6 +243,7 @@ mod mutation_tests {
             let _ = sockstat::parse(&bytes, |_, _, _| {});
             let _ = arp::count_entries(&bytes, &mut counts);
             let _ = conntrack::parse_stat(&bytes);
+            let _ = nfs::parse(&bytes);
             let _ = filefd::parse(&bytes);
             for line in text.lines() {
                 let _ = softnet::parse_line(line, round);
