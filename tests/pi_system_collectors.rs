@@ -1,6 +1,6 @@
 //! node_exporter's network and kernel collectors (arp, conntrack, entropy, filefd, netclass,
-//! netstat, nfs, nvme, powersupplyclass, schedstat, selinux, sockstat, softnet, udp_queues, vmstat,
-//! watchdog) on the Pi fixture boards (tests/fixtures/pi/<board>, see SOURCE there), through
+//! netstat, nfs, nvme, powersupplyclass, schedstat, selinux, sockstat, softnet, udp_queues,
+//! vmstat, watchdog) on the Pi fixture boards (tests/fixtures/pi/<board>, see SOURCE there), through
 //! the public collector table, with the values of the fixture files.
 
 mod common;
