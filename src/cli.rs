@@ -166,6 +166,42 @@ const VALUE_FLAGS: &[(&str, Apply)] = &[
             .ok_or_else(|| format!("invalid mode {v:?} (always, fallback)"))?;
         Ok(())
     }),
+    ("--remote-write.url", |c, v| {
+        c.remote_write.url = if v.is_empty() {
+            None
+        } else {
+            Some(v.to_string())
+        };
+        Ok(())
+    }),
+    ("--remote-write.interval", |c, v| {
+        c.remote_write.interval = Seconds::parse(v)?;
+        Ok(())
+    }),
+    ("--remote-write.buffer-dir", |c, v| {
+        c.remote_write.buffer_dir = if v.is_empty() { None } else { Some(v.into()) };
+        Ok(())
+    }),
+    ("--remote-write.buffer-max-bytes", |c, v| {
+        c.remote_write.buffer_max_bytes = crate::remote_write::config::parse_bytes(v)?;
+        Ok(())
+    }),
+    ("--remote-write.buffer-max-age", |c, v| {
+        c.remote_write.buffer_max_age = Seconds::parse(v)?;
+        Ok(())
+    }),
+    ("--remote-write.flush-interval", |c, v| {
+        c.remote_write.flush_interval = Seconds::parse(v)?;
+        Ok(())
+    }),
+    ("--remote-write.bearer-token-file", |c, v| {
+        c.remote_write.bearer_token_file = if v.is_empty() { None } else { Some(v.into()) };
+        Ok(())
+    }),
+    ("--remote-write.ca-file", |c, v| {
+        c.remote_write.ca_file = if v.is_empty() { None } else { Some(v.into()) };
+        Ok(())
+    }),
 ];
 
 /// Switches that take no value (kingpin bool flags); `--no-<flag>` turns them off.
@@ -466,6 +502,48 @@ mod tests {
                 .apply(&mut Config::default())
                 .unwrap_err();
             assert!(err.contains(expected), "{flags:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn remote_write_flags() {
+        let mut config = Config::default();
+        parse(&[
+            "--remote-write.url=http://prom:9090/api/v1/write",
+            "--remote-write.interval=30s",
+            "--remote-write.buffer-dir",
+            "/var/lib/pimetrics/rw",
+            "--remote-write.buffer-max-bytes=64MiB",
+            "--remote-write.buffer-max-age=2h",
+            "--remote-write.flush-interval=2m",
+            "--remote-write.bearer-token-file=/etc/pimetrics/token",
+            "--remote-write.ca-file=/etc/pimetrics/ca.pem",
+        ])
+        .unwrap()
+        .apply(&mut config)
+        .unwrap();
+        let rw = &config.remote_write;
+        assert_eq!(rw.url.as_deref(), Some("http://prom:9090/api/v1/write"));
+        assert_eq!(rw.interval.0.as_secs(), 30);
+        assert_eq!(rw.buffer_dir, Some(PathBuf::from("/var/lib/pimetrics/rw")));
+        assert_eq!(rw.buffer_max_bytes, 64 << 20);
+        assert_eq!(rw.buffer_max_age.0.as_secs(), 7200);
+        assert_eq!(rw.flush_interval.0.as_secs(), 120);
+        assert_eq!(
+            rw.bearer_token_file,
+            Some(PathBuf::from("/etc/pimetrics/token"))
+        );
+        assert_eq!(rw.ca_file, Some(PathBuf::from("/etc/pimetrics/ca.pem")));
+        for (flag, expected) in [
+            ("--remote-write.url=prom:9090", "remote_write.url"),
+            ("--remote-write.interval=0s", "remote_write.interval"),
+            ("--remote-write.buffer-max-bytes=lots", "invalid size"),
+        ] {
+            let err = parse(&["--remote-write.url=http://prom:9090/api/v1/write", flag])
+                .unwrap()
+                .apply(&mut Config::default())
+                .unwrap_err();
+            assert!(err.contains(expected), "{flag}: {err}");
         }
     }
 

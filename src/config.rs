@@ -39,6 +39,8 @@ pub struct Config {
     pub push: crate::push::PushConfig,
     /// The HTTP endpoint: TLS and auth file, socket activation, limits.
     pub web: WebSettings,
+    /// Prometheus remote write (docs/remote-write.md); off unless `remote_write.url` is set.
+    pub remote_write: crate::remote_write::RemoteWriteConfig,
 }
 
 impl Default for Config {
@@ -61,6 +63,7 @@ impl Default for Config {
             pi: PiConfig::default(),
             push: crate::push::PushConfig::default(),
             web: WebSettings::default(),
+            remote_write: crate::remote_write::RemoteWriteConfig::default(),
         }
     }
 }
@@ -495,6 +498,7 @@ impl Config {
             ));
         }
         self.push.validate().map_err(ConfigError::value)?;
+        self.remote_write.validate().map_err(ConfigError::value)?;
         for (key, value, max) in [
             (
                 "filesystem.mount_timeout",

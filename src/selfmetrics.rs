@@ -70,8 +70,10 @@ impl SelfReport for BuildInfo {
 /// so a port scanner cannot grow the series set.
 pub const ROUTES: [&str; 4] = ["/metrics", "/", "/-/healthy", "other"];
 /// Status codes the endpoint answers with.
-pub const CODES: [u16; 8] = [200, 304, 400, 401, 404, 405, 500, 503];
-const CODE_LABELS: [&str; 8] = ["200", "304", "400", "401", "404", "405", "500", "503"];
+pub const CODES: [u16; 9] = [200, 304, 400, 401, 404, 405, 429, 500, 503];
+const CODE_LABELS: [&str; 9] = [
+    "200", "304", "400", "401", "404", "405", "429", "500", "503",
+];
 /// Why a connection ended badly (`pimetrics_http_connection_errors_total{reason}`).
 pub const CONNECTION_ERRORS: [&str; 6] = [
     "header_timeout",
@@ -99,7 +101,7 @@ pub struct HttpStats {
 impl HttpStats {
     pub fn request(&self, path: &str, code: u16) {
         let route = ROUTES.iter().position(|r| *r == path).unwrap_or(3);
-        let code = CODES.iter().position(|c| *c == code).unwrap_or(6);
+        let code = CODES.iter().position(|c| *c == code).unwrap_or(7);
         self.requests[route][code].fetch_add(1, Ordering::Relaxed);
     }
 

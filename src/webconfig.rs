@@ -470,13 +470,6 @@ impl BasicAuth {
     }
 }
 
-/// The endpoint's hook. It runs bcrypt on a cache miss: see [`BasicAuth`] about the runtime.
-impl crate::http::Authorizer for BasicAuth {
-    fn check(&self, authorization: Option<&[u8]>) -> bool {
-        BasicAuth::check(self, authorization)
-    }
-}
-
 /// The cost of a bcrypt hash, checking its form as Go's `bcrypt.Cost` does.
 fn bcrypt_cost(hash: &str) -> Result<u32, String> {
     let parts: bcrypt::HashParts = hash.parse().map_err(|err| {
