@@ -212,6 +212,17 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         },
     },
     ValueFlag {
+        name: "--collector.diskstats.device-include",
+        placeholder: "REGEX",
+        help: "Regexp of diskstats devices to include (mutually exclusive to device-exclude; setting it drops the default exclude). Config: diskstats.device_include.",
+        default: |c| c.diskstats.device_include.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.diskstats.device_include = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
         name: "--collector.netdev.device-exclude",
         placeholder: "REGEX",
         help: "Regexp of net devices to exclude (empty: none). Config: netdev.device_exclude.",
@@ -219,6 +230,98 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         switch: false,
         apply: |c, v| {
             c.netdev.device_exclude = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.netdev.device-include",
+        placeholder: "REGEX",
+        help: "Regexp of net devices to include (mutually exclusive to device-exclude). Config: netdev.device_include.",
+        default: |c| c.netdev.device_include.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.netdev.device_include = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.netclass.ignored-devices",
+        placeholder: "REGEX",
+        help: "Regexp of net devices to ignore for netclass collector. Config: netclass.ignored_devices.",
+        default: |c| c.netclass.ignored_devices.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.netclass.ignored_devices = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.netclass.ignore-invalid-speed",
+        placeholder: "",
+        help: "Ignore devices where the speed is invalid. Config: netclass.ignore_invalid_speed.",
+        default: |c| c.netclass.ignore_invalid_speed.to_string(),
+        switch: true,
+        apply: |c, v| {
+            c.netclass.ignore_invalid_speed = match v {
+                "true" => true,
+                "false" => false,
+                _ => return Err(format!("want true or false, got {v:?}")),
+            };
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.netstat.fields",
+        placeholder: "REGEX",
+        help: "Regexp of fields to return for netstat collector. Config: netstat.fields.",
+        default: |c| c.netstat.fields.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.netstat.fields = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.vmstat.fields",
+        placeholder: "REGEX",
+        help: "Regexp of fields to return for vmstat collector. Config: vmstat.fields.",
+        default: |c| c.vmstat.fields.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.vmstat.fields = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.arp.device-include",
+        placeholder: "REGEX",
+        help: "Regexp of arp devices to include (mutually exclusive to device-exclude). Config: arp.device_include.",
+        default: |c| c.arp.device_include.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.arp.device_include = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.arp.device-exclude",
+        placeholder: "REGEX",
+        help: "Regexp of arp devices to exclude (mutually exclusive to device-include). Config: arp.device_exclude.",
+        default: |c| c.arp.device_exclude.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.arp.device_exclude = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.powersupply.ignored-supplies",
+        placeholder: "REGEX",
+        help: "Regexp of power supplies to ignore for powersupplyclass collector. Config: powersupplyclass.ignored_supplies.",
+        default: |c| c.powersupplyclass.ignored_supplies.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.powersupplyclass.ignored_supplies = v.to_string();
             Ok(())
         },
     },
@@ -519,6 +622,9 @@ impl Cli {
                             value(&mut args)?
                         };
                         cli.settings.push((flag.name, value));
+                    } else if let Some(flag) = negated_switch(&name) {
+                        // kingpin's negation of a bool flag: --no-<flag>.
+                        cli.settings.push((flag.name, "false".into()));
                     } else if let Some(collector) = collector_switch(&name, "--collector.") {
                         cli.collector_switches.push((collector, true));
                     } else if let Some(collector) = collector_switch(&name, "--no-collector.") {
@@ -556,6 +662,14 @@ impl Cli {
     }
 }
 
+/// The switch that `--no-<switch>` turns off (collectors' own `--no-collector.NAME` aside).
+fn negated_switch(name: &str) -> Option<&'static ValueFlag> {
+    let bare = name.strip_prefix("--no-")?;
+    VALUE_FLAGS
+        .iter()
+        .find(|flag| flag.switch && flag.name.strip_prefix("--") == Some(bare))
+}
+
 fn collector_switch(flag: &str, prefix: &str) -> Option<String> {
     let name = flag.strip_prefix(prefix)?;
     COLLECTORS
@@ -571,6 +685,12 @@ pub fn accepted_flags() -> Vec<String> {
         .flat_map(|(names, ..)| names.iter().map(|n| n.to_string()))
         .collect();
     flags.extend(VALUE_FLAGS.iter().map(|flag| flag.name.to_string()));
+    flags.extend(
+        VALUE_FLAGS
+            .iter()
+            .filter(|flag| flag.switch)
+            .map(|flag| format!("--no-{}", &flag.name[2..])),
+    );
     for spec in COLLECTORS {
         flags.push(format!("--collector.{}", spec.name));
         flags.push(format!("--no-collector.{}", spec.name));
@@ -648,8 +768,9 @@ pub fn usage() -> String {
     for flag in VALUE_FLAGS {
         let default = (flag.default)(&defaults);
         if flag.switch {
+            // kingpin's form for a bool flag: --[no-]name.
             let help = format!("{} Default: {default}.", flag.help);
-            push_flag(&mut text, flag.name, &help);
+            push_flag(&mut text, &format!("--[no-]{}", &flag.name[2..]), &help);
             continue;
         }
         let shown = if default.is_empty() {
@@ -790,10 +911,12 @@ mod tests {
     /// Whether `help` mentions `flag` as a whole word (`--collector.cpu` is not
     /// `--collector.cpufreq`), directly or as `--[no-]collector.NAME`.
     fn mentions(help: &str, flag: &str) -> bool {
+        let bare = flag.strip_prefix("--no-").or(flag.strip_prefix("--"));
         let forms = [
             flag.to_string(),
             flag.replacen("--collector.", "--[no-]collector.", 1),
             flag.replacen("--no-collector.", "--[no-]collector.", 1),
+            format!("--[no-]{}", bare.unwrap_or(flag)),
         ];
         forms.iter().any(|form| {
             help.match_indices(form.as_str()).any(|(at, _)| {
@@ -859,6 +982,64 @@ mod tests {
                 && line.len() <= WIDTH;
             let flag_line = line.starts_with("  -h") || line.starts_with("      --");
             assert!(help_line || flag_line, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn node_exporter_filter_flags() {
+        let mut config = Config::default();
+        parse(&[
+            "--collector.netstat.fields=^Tcp_.*",
+            "--collector.vmstat.fields=^pgfault$",
+            "--collector.netclass.ignored-devices=^veth",
+            "--collector.netclass.ignore-invalid-speed",
+            "--collector.netdev.device-include=^eth0$",
+            "--collector.diskstats.device-include=^mmcblk0$",
+            "--collector.arp.device-exclude=^docker",
+            "--collector.powersupply.ignored-supplies=^AC$",
+        ])
+        .unwrap()
+        .apply(&mut config)
+        .unwrap();
+        assert_eq!(config.netstat.fields, "^Tcp_.*");
+        assert_eq!(config.vmstat.fields, "^pgfault$");
+        assert_eq!(config.netclass.ignored_devices, "^veth");
+        assert!(config.netclass.ignore_invalid_speed);
+        assert_eq!(config.netdev.device_include, "^eth0$");
+        assert_eq!(config.diskstats.device_include, "^mmcblk0$");
+        assert!(config.diskstats.filter().unwrap().ignored("sda"));
+        assert!(!config.diskstats.filter().unwrap().ignored("mmcblk0"));
+        assert_eq!(config.arp.device_exclude, "^docker");
+        assert_eq!(config.powersupplyclass.ignored_supplies, "^AC$");
+        parse(&["--no-collector.netclass.ignore-invalid-speed"])
+            .unwrap()
+            .apply(&mut config)
+            .unwrap();
+        assert!(!config.netclass.ignore_invalid_speed);
+        for (flags, expected) in [
+            (
+                &[
+                    "--collector.netdev.device-include=a",
+                    "--collector.netdev.device-exclude=b",
+                ][..],
+                "mutually exclusive",
+            ),
+            (
+                &[
+                    "--collector.diskstats.device-include=a",
+                    "--collector.diskstats.device-exclude=b",
+                ],
+                "mutually exclusive",
+            ),
+            (&["--collector.netstat.fields=("], "netstat.fields"),
+            (&["--collector.vmstat.fields=("], "vmstat.fields"),
+            (&["--collector.arp.device-include=("], "arp.device_include"),
+        ] {
+            let err = parse(flags)
+                .unwrap()
+                .apply(&mut Config::default())
+                .unwrap_err();
+            assert!(err.contains(expected), "{flags:?}: {err}");
         }
     }
 

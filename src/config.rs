@@ -28,6 +28,11 @@ pub struct Config {
     pub filesystem: FilesystemConfig,
     pub diskstats: DiskstatsConfig,
     pub netdev: NetdevConfig,
+    pub netclass: crate::collector::netclass::NetclassConfig,
+    pub netstat: crate::collector::netstat::NetstatConfig,
+    pub vmstat: crate::collector::vmstat::VmstatConfig,
+    pub arp: crate::collector::arp::ArpConfig,
+    pub powersupplyclass: crate::collector::powersupplyclass::PowerSupplyConfig,
     pub textfile: TextfileConfig,
     pub pi: PiConfig,
     /// Pushgateway push (docs/push.md); off unless `push.url` is set.
@@ -49,6 +54,11 @@ impl Default for Config {
             filesystem: FilesystemConfig::default(),
             diskstats: DiskstatsConfig::default(),
             netdev: NetdevConfig::default(),
+            netclass: Default::default(),
+            netstat: Default::default(),
+            vmstat: Default::default(),
+            arp: Default::default(),
+            powersupplyclass: Default::default(),
             textfile: TextfileConfig::default(),
             pi: PiConfig::default(),
             push: crate::push::PushConfig::default(),
@@ -164,21 +174,55 @@ impl Default for FilesystemConfig {
 pub struct DiskstatsConfig {
     /// Regex of block devices to skip (partitions, loop and RAM disks by default).
     pub device_exclude: String,
+    /// Regex of the only block devices to report; setting it drops the default exclude (as
+    /// node_exporter does); exclusive with a changed `device_exclude`.
+    pub device_include: String,
 }
 
 impl Default for DiskstatsConfig {
     fn default() -> Self {
         DiskstatsConfig {
             device_exclude: DEFAULT_DISK_DEVICE_EXCLUDE.to_string(),
+            device_include: String::new(),
         }
+    }
+}
+
+impl DiskstatsConfig {
+    /// node_exporter's rule: an include replaces the default exclude.
+    pub fn filter(&self) -> Result<crate::collector::device_filter::DeviceFilter, String> {
+        let exclude = if !self.device_include.is_empty()
+            && self.device_exclude == DEFAULT_DISK_DEVICE_EXCLUDE
+        {
+            ""
+        } else {
+            &self.device_exclude
+        };
+        crate::collector::device_filter::DeviceFilter::new(
+            "diskstats",
+            exclude,
+            &self.device_include,
+        )
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NetdevConfig {
-    /// Regex of network devices to skip; empty: none.
+    /// Regex of network devices to skip; empty: none. Exclusive with `device_include`.
     pub device_exclude: String,
+    /// Regex of the only network devices to report; empty: all.
+    pub device_include: String,
+}
+
+impl NetdevConfig {
+    pub fn filter(&self) -> Result<crate::collector::device_filter::DeviceFilter, String> {
+        crate::collector::device_filter::DeviceFilter::new(
+            "netdev",
+            &self.device_exclude,
+            &self.device_include,
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -431,12 +475,22 @@ impl Config {
                 "filesystem.fs_types_exclude",
                 &self.filesystem.fs_types_exclude,
             ),
-            ("diskstats.device_exclude", &self.diskstats.device_exclude),
-            ("netdev.device_exclude", &self.netdev.device_exclude),
         ] {
             regex_lite::Regex::new(pattern).map_err(|err| {
                 ConfigError::value(format!("{key}: invalid regex {pattern:?}: {err}"))
             })?;
+        }
+        // Each collector's own settings check themselves.
+        for check in [
+            self.diskstats.filter().map(|_| ()),
+            self.netdev.filter().map(|_| ()),
+            self.netclass.validate(),
+            self.netstat.validate(),
+            self.vmstat.validate(),
+            self.arp.validate(),
+            self.powersupplyclass.validate(),
+        ] {
+            check.map_err(ConfigError::value)?;
         }
         if self.filesystem.mount_timeout.0.is_zero() {
             return Err(ConfigError::value(

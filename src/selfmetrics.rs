@@ -332,21 +332,48 @@ impl SelfReport for ProcessReport {
                 dir.count() as f64,
             );
         }
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit fills the struct it is given.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        if let Some(limit) = soft_limit(libc::RLIMIT_NOFILE) {
             gauge(
                 out,
                 "process_max_fds",
                 "Maximum number of open file descriptors.",
                 Kind::Gauge,
-                limit.rlim_cur as f64,
+                limit,
+            );
+        }
+        if let Some(limit) = soft_limit(libc::RLIMIT_AS) {
+            gauge(
+                out,
+                "process_virtual_memory_max_bytes",
+                "Maximum amount of virtual memory available in bytes.",
+                Kind::Gauge,
+                limit,
             );
         }
     }
+}
+
+/// getrlimit's resource type: glibc has its own, musl (the static Pi builds) a plain int.
+#[cfg(target_env = "gnu")]
+type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type Resource = libc::c_int;
+
+/// A soft resource limit; unlimited is -1, as client_golang reports it.
+fn soft_limit(resource: Resource) -> Option<f64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct it is given.
+    if unsafe { libc::getrlimit(resource, &mut limit) } != 0 {
+        return None;
+    }
+    Some(if limit.rlim_cur == libc::RLIM_INFINITY {
+        -1.0
+    } else {
+        limit.rlim_cur as f64
+    })
 }
 
 #[cfg(test)]
