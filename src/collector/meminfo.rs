@@ -4,21 +4,20 @@
 //! The procfs crate's `Meminfo` knows a fixed set of fields; node_exporter exports every line
 //! the kernel prints, so this collector parses the lines itself.
 
-use std::path::PathBuf;
-
-use super::{read_file, CollectError, Collector, Context, Setup};
+use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::roots::KeptFile;
 
 pub fn build(ctx: &Context, _out: &mut Exposition) -> Setup {
     Setup::Ready(Box::new(MeminfoCollector {
-        path: ctx.roots.proc("meminfo"),
+        file: KeptFile::new(ctx.roots.proc("meminfo")),
         buf: Vec::with_capacity(2048),
         families: Vec::new(),
     }))
 }
 
 struct MeminfoCollector {
-    path: PathBuf,
+    file: KeptFile,
     buf: Vec<u8>,
     /// Family of each line seen last time, in file order; the kernel prints the same lines in
     /// the same order every time, so after the first scrape no name is built again.
@@ -81,7 +80,7 @@ pub fn metric_name(key: &str, bytes: bool) -> String {
 
 impl Collector for MeminfoCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
-        read_file(&self.path, &mut self.buf)?;
+        read_kept(&mut self.file, &mut self.buf)?;
         let fields = parse(&self.buf)?;
         for (index, field) in fields.iter().enumerate() {
             let known = self.families.get(index).filter(|(key, _)| key == field.key);
@@ -165,7 +164,7 @@ Buffers:           37880 kB\nActive(anon):      14864 kB\nHugePages_Total:      
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("meminfo"), PI4).unwrap();
         let mut collector = MeminfoCollector {
-            path: dir.path().join("meminfo"),
+            file: KeptFile::new(dir.path().join("meminfo")),
             buf: Vec::new(),
             families: Vec::new(),
         };
