@@ -14,17 +14,16 @@
 //! Compare with node_exporter with `scripts/compare`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use criterion::{black_box, BenchmarkId, Criterion, Throughput};
-use flate2::write::GzEncoder;
-use flate2::Compression;
+use flate2::{Compress, Compression};
 use pimetrics::agent::build_scraper;
 use pimetrics::collector::{Context, Scraper, COLLECTORS};
 use pimetrics::config::{Config, PiEnabled};
+use pimetrics::http::gzip_into;
 use pimetrics::selfmetrics::{BuildInfo, HttpStats, ProcessReport, SelfReports};
 
 /// Counts allocations so the bench can report what a scrape allocates.
@@ -127,25 +126,42 @@ fn self_reports() -> SelfReports {
     reports
 }
 
-/// One collection as the collect thread makes it (collectors, then the agent's own
-/// metrics), encoded into `text`.
-fn scrape_into(scraper: &mut Scraper, reports: &SelfReports, text: &mut String) {
-    let exposition = scraper.collect(None);
-    reports.write_all(exposition);
-    text.clear();
-    exposition.render(text);
+/// One scrape as the agent answers Prometheus: the collectors, the agent's own metrics, the
+/// text, gzipped (the endpoint's level, reused state and buffers).
+struct WholeScrape {
+    scraper: Scraper,
+    reports: SelfReports,
+    text: String,
+    deflate: Compress,
+    gzip: Vec<u8>,
 }
 
-/// A whole scrape as the endpoint makes it: collect, then encode into a reused buffer.
+impl WholeScrape {
+    fn new(config: &Config) -> WholeScrape {
+        WholeScrape {
+            scraper: build_scraper(config).0,
+            reports: self_reports(),
+            text: String::new(),
+            deflate: Compress::new(Compression::fast(), false),
+            gzip: Vec::new(),
+        }
+    }
+
+    fn run(&mut self) -> usize {
+        let exposition = self.scraper.collect(None);
+        self.reports.write_all(exposition);
+        self.text.clear();
+        exposition.render(&mut self.text);
+        gzip(self.text.as_bytes(), &mut self.deflate, &mut self.gzip);
+        self.gzip.len()
+    }
+}
+
+/// A whole scrape, gzip included.
 fn whole_scrape(c: &mut Criterion, label: &str, config: &Config) {
-    let (mut scraper, _) = build_scraper(config);
-    let reports = self_reports();
-    let mut text = String::new();
+    let mut scrape = WholeScrape::new(config);
     c.bench_function(&format!("scrape/{label}"), |b| {
-        b.iter(|| {
-            scrape_into(&mut scraper, &reports, &mut text);
-            black_box(text.len())
-        })
+        b.iter(|| black_box(scrape.run()))
     });
 }
 
@@ -168,10 +184,9 @@ fn host_text() -> String {
     text
 }
 
-fn gzip(text: &[u8], level: u32, out: Vec<u8>) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(out, Compression::new(level));
-    encoder.write_all(text).expect("gzip into memory");
-    encoder.finish().expect("gzip into memory")
+/// The endpoint's gzip (reused deflate state and output buffer) at `level`.
+fn gzip(text: &[u8], deflate: &mut Compress, out: &mut Vec<u8>) {
+    gzip_into(text, deflate, out).expect("gzip into memory");
 }
 
 fn encoding(c: &mut Criterion) {
@@ -191,9 +206,9 @@ fn encoding(c: &mut Criterion) {
     for level in [1, 3, 6, 9] {
         group.bench_with_input(BenchmarkId::new("level", level), &level, |b, &level| {
             let mut out = Vec::with_capacity(text.len());
+            let mut deflate = Compress::new(Compression::new(level), false);
             b.iter(|| {
-                out.clear();
-                out = gzip(text.as_bytes(), level, std::mem::take(&mut out));
+                gzip(text.as_bytes(), &mut deflate, &mut out);
                 black_box(out.len())
             })
         });
@@ -203,11 +218,9 @@ fn encoding(c: &mut Criterion) {
 
 /// Allocations of one steady-state scrape (after warm-up scrapes let buffers grow).
 fn report_allocations(label: &str, config: &Config) {
-    let (mut scraper, _) = build_scraper(config);
-    let reports = self_reports();
-    let mut text = String::new();
+    let mut scrape = WholeScrape::new(config);
     for _ in 0..5 {
-        scrape_into(&mut scraper, &reports, &mut text);
+        scrape.run();
     }
     const ROUNDS: u64 = 50;
     let (count, bytes) = (
@@ -215,16 +228,17 @@ fn report_allocations(label: &str, config: &Config) {
         ALLOCATED_BYTES.load(Ordering::Relaxed),
     );
     for _ in 0..ROUNDS {
-        scrape_into(&mut scraper, &reports, &mut text);
+        scrape.run();
     }
     let count = ALLOCATIONS.load(Ordering::Relaxed) - count;
     let bytes = ALLOCATED_BYTES.load(Ordering::Relaxed) - bytes;
     println!(
-        "allocations per scrape ({label}): {} ({} bytes); {} bytes of text, {} samples",
+        "allocations per scrape ({label}): {} ({} bytes); {} bytes of text, {} gzipped, {} samples",
         count / ROUNDS,
         bytes / ROUNDS,
-        text.len(),
-        scraper.exposition().sample_count()
+        scrape.text.len(),
+        scrape.gzip.len(),
+        scrape.scraper.exposition().sample_count()
     );
     for spec in COLLECTORS {
         let mut one = one_collector(config, spec.name);
@@ -250,10 +264,13 @@ fn report_gzip_sizes() {
     let sizes: Vec<String> = [1, 3, 6, 9]
         .iter()
         .map(|&level| {
-            format!(
-                "level {level}: {} bytes",
-                gzip(text.as_bytes(), level, Vec::new()).len()
-            )
+            let mut out = Vec::new();
+            gzip(
+                text.as_bytes(),
+                &mut Compress::new(Compression::new(level), false),
+                &mut out,
+            );
+            format!("level {level}: {} bytes", out.len())
         })
         .collect();
     println!("gzip of {} bytes: {}", text.len(), sizes.join(", "));
