@@ -156,6 +156,31 @@ impl KeptFile {
         Ok(())
     }
 
+    /// For a mount table of procfs (/proc/PID/mountinfo, mounts) kept open: whether the
+    /// kernel signalled a mount table change (POLLPRI) since the last call or since it was
+    /// opened. None when that cannot be known: not open, not on procfs (a fixture tree, whose
+    /// files never signal), or poll failed. A false answer means the table reads the same.
+    pub fn mount_table_changed(&self) -> Option<bool> {
+        use std::os::fd::AsRawFd;
+        let fd = self.file.as_ref()?.as_raw_fd();
+        // SAFETY: statfs is plain data filled by fstatfs on a descriptor we own.
+        let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstatfs(fd, &mut fs) } != 0 || fs.f_type != libc::PROC_SUPER_MAGIC {
+            return None;
+        }
+        let mut poll = libc::pollfd {
+            fd,
+            events: libc::POLLPRI,
+            revents: 0,
+        };
+        // SAFETY: one pollfd, no wait.
+        match unsafe { libc::poll(&mut poll, 1, 0) } {
+            0 => Some(false),
+            1 => Some(poll.revents & (libc::POLLPRI | libc::POLLERR) != 0),
+            _ => None,
+        }
+    }
+
     /// Closes the descriptor (the file is opened again by the next read).
     pub fn close(&mut self) {
         self.file = None;
@@ -233,6 +258,11 @@ mod tests {
             let after: u64 = std::str::from_utf8(&buf).unwrap().trim().parse().unwrap();
             assert!(after > before, "{before} -> {after}");
         }
+        // A mount table on procfs says when it changed; just opened and read, it has not.
+        let mut table = KeptFile::new(PathBuf::from("/proc/self/mountinfo"));
+        assert_eq!(table.mount_table_changed(), None, "not open yet");
+        table.read_into(&mut buf).unwrap();
+        assert_eq!(table.mount_table_changed(), Some(false));
         // Files larger than one read (and than a page), read whole; same as a fresh read.
         let mut small = Vec::with_capacity(16);
         let mut maps = KeptFile::new(PathBuf::from("/proc/self/mountinfo"));
