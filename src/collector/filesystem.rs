@@ -49,11 +49,26 @@ pub struct LibcStatFs;
 impl StatFs for LibcStatFs {
     fn stat(&self, path: &Path) -> io::Result<FsStats> {
         use std::os::unix::ffi::OsStrExt;
-        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let bytes = path.as_os_str().as_bytes();
+        if bytes.contains(&0) {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        // The NUL-terminated path on the stack (mount points are short), so a scrape does
+        // not allocate here; longer ones in a CString.
+        let mut stack = [0u8; 512];
+        let long;
+        let c_path = if bytes.len() < stack.len() {
+            stack[..bytes.len()].copy_from_slice(bytes);
+            stack.as_ptr().cast::<libc::c_char>()
+        } else {
+            long = std::ffi::CString::new(bytes)
+                .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+            long.as_ptr()
+        };
         let mut buf: libc::statvfs64 = unsafe { std::mem::zeroed() };
-        // SAFETY: c_path is a valid NUL-terminated string and buf a valid out-pointer.
-        if unsafe { libc::statvfs64(c_path.as_ptr(), &mut buf) } != 0 {
+        // SAFETY: c_path is a valid NUL-terminated string (no NUL inside, checked above) that
+        // lives until the call returns, and buf a valid out-pointer.
+        if unsafe { libc::statvfs64(c_path, &mut buf) } != 0 {
             return Err(io::Error::last_os_error());
         }
         // node_exporter multiplies by f_bsize (Go's Statfs_t.Bsize); so do we.

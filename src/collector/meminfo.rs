@@ -34,9 +34,21 @@ pub struct Field<'a> {
 }
 
 /// Parses /proc/meminfo. Blank lines are skipped; anything else malformed is an error.
+#[cfg(test)]
 pub fn parse(bytes: &[u8]) -> Result<Vec<Field<'_>>, CollectError> {
-    let text = std::str::from_utf8(bytes).map_err(|_| CollectError("meminfo: not UTF-8".into()))?;
     let mut fields = Vec::with_capacity(64);
+    parse_each(bytes, |field| fields.push(field))?;
+    Ok(fields)
+}
+
+/// `parse` without collecting: calls `visit` for each field in file order (also for the
+/// fields before a malformed line) and returns how many there were.
+pub fn parse_each<'a>(
+    bytes: &'a [u8],
+    mut visit: impl FnMut(Field<'a>),
+) -> Result<usize, CollectError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| CollectError("meminfo: not UTF-8".into()))?;
+    let mut count = 0;
     for line in text.lines() {
         let mut parts = line.split_ascii_whitespace();
         let Some(key) = parts.next() else { continue };
@@ -48,16 +60,17 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Field<'_>>, CollectError> {
             (Some("kB"), None) => true,
             _ => return Err(bad()),
         };
-        fields.push(Field {
+        visit(Field {
             key,
             value: if bytes { value * 1024.0 } else { value },
             bytes,
         });
+        count += 1;
     }
-    if fields.is_empty() {
+    if count == 0 {
         return Err(CollectError("meminfo: no fields".into()));
     }
-    Ok(fields)
+    Ok(count)
 }
 
 /// `Active(anon)` with a unit -> `node_memory_Active_anon_bytes`.
@@ -81,9 +94,13 @@ pub fn metric_name(key: &str, bytes: bool) -> String {
 impl Collector for MeminfoCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
         read_kept(&mut self.file, &mut self.buf)?;
-        let fields = parse(&self.buf)?;
-        for (index, field) in fields.iter().enumerate() {
-            let known = self.families.get(index).filter(|(key, _)| key == field.key);
+        // Checked whole first, so a malformed file writes no samples; then written without
+        // collecting the fields (no allocation per scrape).
+        parse_each(&self.buf, |_| {})?;
+        let mut index = 0;
+        let families = &mut self.families;
+        parse_each(&self.buf, |field| {
+            let known = families.get(index).filter(|(key, _)| key == field.key);
             let id = match known {
                 Some((_, id)) => *id,
                 None => {
@@ -93,13 +110,14 @@ impl Collector for MeminfoCollector {
                         &name["node_memory_".len()..]
                     );
                     let id = out.family(&name, &help, Kind::Gauge, &[]);
-                    self.families.truncate(index);
-                    self.families.push((field.key.to_string(), id));
+                    families.truncate(index);
+                    families.push((field.key.to_string(), id));
                     id
                 }
             };
             out.sample(id, &[], field.value);
-        }
+            index += 1;
+        })?;
         Ok(())
     }
 }
