@@ -97,6 +97,9 @@ pub struct Exposition {
     node: String,
     /// `node="..."`, escaped once.
     node_label: String,
+    /// Which collection the samples are from (set by the agent; 0: not numbered). Outputs
+    /// that answer several requests from one collection encode it once.
+    collection: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +192,7 @@ impl Exposition {
             by_name: HashMap::new(),
             node: node.to_string(),
             node_label,
+            collection: 0,
         }
     }
 
@@ -263,8 +267,20 @@ impl Exposition {
         }
     }
 
+    /// Numbers the collection now in the buffer (the agent's count, never reused while the
+    /// process runs); `clear` resets it to 0 (not numbered).
+    pub fn set_collection(&mut self, number: u64) {
+        self.collection = number;
+    }
+
+    /// The number given by `set_collection` since the last `clear`, or 0.
+    pub fn collection(&self) -> u64 {
+        self.collection
+    }
+
     /// Starts a new scrape: drops the previous samples, keeps the buffers.
     pub fn clear(&mut self) {
+        self.collection = 0;
         for family in &mut self.families {
             family.labels.clear();
             family.samples.clear();

@@ -49,6 +49,10 @@ struct Encoder {
     text: String,
     gzip: Vec<u8>,
     deflate: Compress,
+    /// The last answer body with its collection number and encoding: requests that share a
+    /// collection (see `agent`) share its encoding too, instead of rendering and compressing
+    /// the same samples once per request.
+    last: Option<(u64, bool, Bytes)>,
 }
 
 thread_local! {
@@ -63,18 +67,31 @@ fn encode_answer(exposition: &crate::exposition::Exposition, gzip: bool) -> std:
             text: String::with_capacity(SCRAPE_BUFFER),
             gzip: Vec::with_capacity(SCRAPE_BUFFER / 4),
             deflate: Compress::new(Compression::new(GZIP_LEVEL), false),
+            last: None,
         });
+        let collection = exposition.collection();
+        if let Some((number, gzipped, body)) = &encoder.last {
+            if collection != 0 && *number == collection && *gzipped == gzip {
+                return Ok(body.clone());
+            }
+        }
+        encoder.last = None;
         encoder.text.clear();
         exposition.render(&mut encoder.text);
-        if !gzip {
-            return Ok(Bytes::copy_from_slice(encoder.text.as_bytes()));
+        let body = if gzip {
+            gzip_into(
+                encoder.text.as_bytes(),
+                &mut encoder.deflate,
+                &mut encoder.gzip,
+            )?;
+            Bytes::copy_from_slice(&encoder.gzip)
+        } else {
+            Bytes::copy_from_slice(encoder.text.as_bytes())
+        };
+        if collection != 0 {
+            encoder.last = Some((collection, gzip, body.clone()));
         }
-        gzip_into(
-            encoder.text.as_bytes(),
-            &mut encoder.deflate,
-            &mut encoder.gzip,
-        )?;
-        Ok(Bytes::copy_from_slice(&encoder.gzip))
+        Ok(body)
     })
 }
 
@@ -578,6 +595,35 @@ mod tests {
             .read_to_end(&mut plain)
             .unwrap();
         assert_eq!(plain, b"abc");
+    }
+
+    #[test]
+    fn requests_sharing_a_collection_share_its_encoding() {
+        use crate::exposition::{Exposition, Kind};
+        let mut exposition = Exposition::new("n");
+        let id = exposition.family("a", "A.", Kind::Gauge, &[]);
+        exposition.sample(id, &[], 1.0);
+        exposition.set_collection(7);
+        let first = encode_answer(&exposition, true).unwrap();
+        let again = encode_answer(&exposition, true).unwrap();
+        assert_eq!(first.as_ptr(), again.as_ptr(), "encoded once");
+        let plain = encode_answer(&exposition, false).unwrap();
+        assert_eq!(
+            &plain[..],
+            b"# HELP a A.\n# TYPE a gauge\na{node=\"n\"} 1\n"
+        );
+        exposition.clear();
+        exposition.sample(id, &[], 2.0);
+        // Not numbered (0): never taken from the cache.
+        let unnumbered = encode_answer(&exposition, false).unwrap();
+        assert_eq!(
+            &unnumbered[..],
+            b"# HELP a A.\n# TYPE a gauge\na{node=\"n\"} 2\n"
+        );
+        exposition.set_collection(8);
+        let next = encode_answer(&exposition, false).unwrap();
+        assert_eq!(next, unnumbered);
+        assert_ne!(next.as_ptr(), plain.as_ptr());
     }
 
     #[test]
