@@ -92,29 +92,42 @@ pub fn read_into(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
 /// /proc and /sys files do not have): a short read is the end, as for regular files and
 /// procfs/sysfs (seq_file fills the buffer it is given unless it reached the end).
 fn read_all_at(file: &File, buf: &mut Vec<u8>) -> io::Result<()> {
-    use std::os::unix::fs::FileExt;
+    use std::os::fd::AsRawFd;
     let start = buf.len();
     loop {
         let filled = buf.len();
-        // Spare room up to the capacity reached before: buffers are reused across scrapes,
-        // so after the first scrape this never allocates.
-        let want = (filled + 1024).max(buf.capacity());
-        buf.resize(want, 0);
-        let offset = (filled - start) as u64;
-        match file.read_at(&mut buf[filled..], offset) {
-            Ok(read) => {
-                buf.truncate(filled + read);
-                if filled + read < want {
-                    return Ok(());
-                }
-                // The buffer was filled: there may be more.
-            }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => buf.truncate(filled),
-            Err(err) => {
-                buf.truncate(filled);
-                return Err(err);
-            }
+        // Room up to the capacity reached before: buffers are reused across scrapes, so after
+        // the first scrape this never allocates.
+        if buf.capacity() - filled < 1024 {
+            buf.reserve(filled.max(1024));
         }
+        let spare = buf.spare_capacity_mut();
+        let room = spare.len();
+        // SAFETY: pread writes at most `room` bytes into the spare capacity, which is
+        // allocated; no initialized data is needed there (unlike `read_at`, which would
+        // have the whole spare room zeroed first, every scrape).
+        let read = unsafe {
+            libc::pread(
+                file.as_raw_fd(),
+                spare.as_mut_ptr().cast(),
+                room,
+                (filled - start) as libc::off_t,
+            )
+        };
+        if read < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        let read = read as usize;
+        // SAFETY: the kernel initialized `read` (<= room) bytes after `filled`.
+        unsafe { buf.set_len(filled + read) };
+        if read < room {
+            return Ok(());
+        }
+        // The buffer was filled: there may be more.
     }
 }
 
