@@ -100,6 +100,7 @@ impl Agent {
             active: Arc::clone(&active),
             http: Arc::clone(&http),
             started,
+            collections: 0,
         };
         std::thread::Builder::new()
             .name("collect".into())
@@ -224,6 +225,8 @@ struct CollectThread {
     active: Arc<RwLock<Vec<&'static str>>>,
     http: Arc<HttpStats>,
     started: Instant,
+    /// Collections made so far (numbers each one, across reloads).
+    collections: u64,
 }
 
 impl CollectThread {
@@ -267,6 +270,8 @@ impl CollectThread {
         self.health.busy_since.store(now, Ordering::Relaxed);
         let exposition = self.scraper.collect(only);
         self.reports.write_all(exposition);
+        self.collections += 1;
+        exposition.set_collection(self.collections);
         for _ in 1..waiting.len() {
             self.http.collection_shared();
         }

@@ -99,6 +99,9 @@ pub struct Exposition {
     node: String,
     /// `node="..."`, escaped once.
     node_label: String,
+    /// Which collection the samples are from (set by the agent; 0: not numbered). Outputs
+    /// that answer several requests from one collection encode it once.
+    collection: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,6 +195,7 @@ impl Exposition {
             free: Vec::new(),
             node: node.to_string(),
             node_label,
+            collection: 0,
         }
     }
 
@@ -297,8 +301,20 @@ impl Exposition {
         }
     }
 
+    /// Numbers the collection now in the buffer (the agent's count, never reused while the
+    /// process runs); `clear` resets it to 0 (not numbered).
+    pub fn set_collection(&mut self, number: u64) {
+        self.collection = number;
+    }
+
+    /// The number given by `set_collection` since the last `clear`, or 0.
+    pub fn collection(&self) -> u64 {
+        self.collection
+    }
+
     /// Starts a new scrape: drops the previous samples, keeps the buffers.
     pub fn clear(&mut self) {
+        self.collection = 0;
         for family in &mut self.families {
             family.labels.clear();
             family.samples.clear();
@@ -431,6 +447,11 @@ fn push_pair(out: &mut String, name: &str, value: &str) {
 }
 
 pub fn escape_label_value(value: &str, out: &mut String) {
+    // Almost every value needs no escaping: copy it whole.
+    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.push_str(value);
+        return;
+    }
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -442,6 +463,10 @@ pub fn escape_label_value(value: &str, out: &mut String) {
 }
 
 fn escape_help(help: &str, out: &mut String) {
+    if !help.bytes().any(|b| matches!(b, b'\\' | b'\n')) {
+        out.push_str(help);
+        return;
+    }
     for c in help.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -459,11 +484,32 @@ pub fn write_value(value: f64, out: &mut String) {
     } else if value.is_infinite() {
         out.push_str(if value > 0.0 { "+Inf" } else { "-Inf" });
     } else if value.fract() == 0.0 && value.abs() < 1e15 {
-        let _ = write!(out, "{}", value as i64);
+        write_integer(value as i64, out);
     } else if value.abs() >= 1e15 || value.abs() < 1e-5 {
         let _ = write!(out, "{value:e}");
     } else {
         let _ = write!(out, "{value}");
+    }
+}
+
+/// `value` in decimal, without the formatting machinery (most samples are integers).
+fn write_integer(value: i64, out: &mut String) {
+    let mut digits = [0u8; 20];
+    let mut rest = value.unsigned_abs();
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        out.push('-');
+    }
+    for &digit in &digits[start..] {
+        out.push(digit as char);
     }
 }
 
@@ -566,6 +612,10 @@ mod tests {
             (f64::NEG_INFINITY, "-Inf"),
             (18446744073709551615.0, "1.8446744073709552e19"),
             (0.000001, "1e-6"),
+            (999999999999999.0, "999999999999999"),
+            (-999999999999999.0, "-999999999999999"),
+            (-0.0, "0"),
+            (10.0, "10"),
         ];
         for (value, text) in cases {
             let mut out = String::new();

@@ -3,7 +3,7 @@
 //! point it at fixture trees.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,18 +90,128 @@ pub const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
 /// time). A file longer than `MAX_FILE_BYTES` is an error, not a partial read.
 pub fn read_into(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
     buf.clear();
-    open_regular(path)?
-        .take(MAX_FILE_BYTES + 1)
-        .read_to_end(buf)?;
-    if buf.len() as u64 > MAX_FILE_BYTES {
-        buf.clear();
-        buf.shrink_to(64 * 1024);
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("longer than {} MiB, not read", MAX_FILE_BYTES >> 20),
-        ));
+    read_all_at(&open_regular(path)?, buf)
+}
+
+/// Reads `file` from offset 0 to its end into `buf` (appending) with pread. Unlike
+/// `read_to_end` this asks the kernel nothing else (no fstat and lseek for a size hint, which
+/// /proc and /sys files do not have): a short read is the end, as for regular files and
+/// procfs/sysfs (seq_file fills the buffer it is given unless it reached the end).
+fn read_all_at(file: &File, buf: &mut Vec<u8>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let start = buf.len();
+    loop {
+        let filled = buf.len();
+        // Room up to the capacity reached before: buffers are reused across scrapes, so after
+        // the first scrape this never allocates.
+        if buf.capacity() - filled < 1024 {
+            buf.reserve(filled.max(1024));
+        }
+        let spare = buf.spare_capacity_mut();
+        let room = spare.len();
+        // SAFETY: pread writes at most `room` bytes into the spare capacity, which is
+        // allocated; no initialized data is needed there (unlike `read_at`, which would
+        // have the whole spare room zeroed first, every scrape).
+        let read = unsafe {
+            libc::pread(
+                file.as_raw_fd(),
+                spare.as_mut_ptr().cast(),
+                room,
+                (filled - start) as libc::off_t,
+            )
+        };
+        if read < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        let read = read as usize;
+        // SAFETY: the kernel initialized `read` (<= room) bytes after `filled`.
+        unsafe { buf.set_len(filled + read) };
+        if read < room {
+            return Ok(());
+        }
+        if (buf.len() - start) as u64 > MAX_FILE_BYTES {
+            buf.truncate(start);
+            buf.shrink_to(64 * 1024);
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("longer than {} MiB, not read", MAX_FILE_BYTES >> 20),
+            ));
+        }
+        // The buffer was filled: there may be more.
     }
-    Ok(())
+}
+
+/// A /proc or /sys file read again every scrape: opened once, then re-read from offset 0 with
+/// pread on the same descriptor, which procfs (seq_file and sysctl files) and sysfs attributes
+/// answer with fresh contents. That saves the path lookup, open, fstat and close of every
+/// read (most of the cost of a small attribute). On any read error the descriptor is dropped
+/// and the file opened again once (a sysfs node removed and re-created, an interface
+/// renamed), so a kept descriptor never hides a change. Not for files that are replaced
+/// rather than rewritten (/etc/os-release, text files): those are read by path.
+#[derive(Debug)]
+pub struct KeptFile {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl KeptFile {
+    pub fn new(path: PathBuf) -> KeptFile {
+        KeptFile { path, file: None }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The whole current contents, into `buf` (cleared first, capacity kept).
+    pub fn read_into(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+        buf.clear();
+        if let Some(file) = &self.file {
+            if read_all_at(file, buf).is_ok() {
+                return Ok(());
+            }
+            self.file = None;
+            buf.clear();
+        }
+        let file = open_regular(&self.path)?;
+        read_all_at(&file, buf)?;
+        self.file = Some(file);
+        Ok(())
+    }
+
+    /// For a mount table of procfs (/proc/PID/mountinfo, mounts) kept open: whether the
+    /// kernel signalled a mount table change (POLLPRI) since the last call or since it was
+    /// opened. None when that cannot be known: not open, not on procfs (a fixture tree, whose
+    /// files never signal), or poll failed. A false answer means the table reads the same.
+    pub fn mount_table_changed(&self) -> Option<bool> {
+        use std::os::fd::AsRawFd;
+        let fd = self.file.as_ref()?.as_raw_fd();
+        // SAFETY: statfs is plain data filled by fstatfs on a descriptor we own.
+        let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstatfs(fd, &mut fs) } != 0 || fs.f_type != libc::PROC_SUPER_MAGIC {
+            return None;
+        }
+        let mut poll = libc::pollfd {
+            fd,
+            events: libc::POLLPRI,
+            revents: 0,
+        };
+        // SAFETY: one pollfd, no wait.
+        match unsafe { libc::poll(&mut poll, 1, 0) } {
+            0 => Some(false),
+            1 => Some(poll.revents & (libc::POLLPRI | libc::POLLERR) != 0),
+            _ => None,
+        }
+    }
+
+    /// Closes the descriptor (the file is opened again by the next read).
+    pub fn close(&mut self) {
+        self.file = None;
+    }
 }
 
 /// Reads a small sysfs attribute and trims the trailing newline.
@@ -132,4 +242,103 @@ pub fn read(path: &Path) -> io::Result<Vec<u8>> {
 pub fn read_to_string(path: &Path) -> io::Result<String> {
     String::from_utf8(read(path)?)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// pread at offset 0 on a kept descriptor gives what a fresh open gives, and fresh
+    /// contents each time, for each kind of file the collectors keep open.
+    #[test]
+    fn kept_files_read_again_give_fresh_contents() {
+        let mut buf = Vec::new();
+        // sysctl (proc_sys): a new value on every read.
+        let mut uuid = KeptFile::new(PathBuf::from("/proc/sys/kernel/random/uuid"));
+        uuid.read_into(&mut buf).unwrap();
+        let first = buf.clone();
+        uuid.read_into(&mut buf).unwrap();
+        assert_eq!(buf.len(), 37);
+        assert_ne!(buf, first);
+        // seq_file: rchar counts our own reads, so it grows between two reads.
+        let rchar = |bytes: &[u8]| -> u64 {
+            let text = std::str::from_utf8(bytes).unwrap();
+            let line = text.lines().find(|l| l.starts_with("rchar:")).unwrap();
+            line[6..].trim().parse().unwrap()
+        };
+        let mut io = KeptFile::new(PathBuf::from("/proc/self/io"));
+        io.read_into(&mut buf).unwrap();
+        let before = rchar(&buf);
+        io.read_into(&mut buf).unwrap();
+        assert!(rchar(&buf) > before, "{}", String::from_utf8_lossy(&buf));
+        // sysfs attribute: loopback's byte counter after traffic on loopback.
+        let mut rx = KeptFile::new(PathBuf::from("/sys/class/net/lo/statistics/rx_bytes"));
+        if rx.read_into(&mut buf).is_ok() {
+            let before: u64 = std::str::from_utf8(&buf).unwrap().trim().parse().unwrap();
+            let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket
+                .send_to(b"ping", socket.local_addr().unwrap())
+                .unwrap();
+            rx.read_into(&mut buf).unwrap();
+            let after: u64 = std::str::from_utf8(&buf).unwrap().trim().parse().unwrap();
+            assert!(after > before, "{before} -> {after}");
+        }
+        // A mount table on procfs says when it changed; just opened and read, it has not.
+        let mut table = KeptFile::new(PathBuf::from("/proc/self/mountinfo"));
+        assert_eq!(table.mount_table_changed(), None, "not open yet");
+        table.read_into(&mut buf).unwrap();
+        assert_eq!(table.mount_table_changed(), Some(false));
+        // Files larger than one read (and than a page), read whole; same as a fresh read.
+        let mut small = Vec::with_capacity(16);
+        let mut maps = KeptFile::new(PathBuf::from("/proc/self/mountinfo"));
+        maps.read_into(&mut small).unwrap();
+        assert_eq!(small, std::fs::read("/proc/self/mountinfo").unwrap());
+        for path in [
+            "/proc/meminfo",
+            "/proc/stat",
+            "/proc/net/dev",
+            "/proc/diskstats",
+        ] {
+            let mut kept = KeptFile::new(PathBuf::from(path));
+            kept.read_into(&mut buf).unwrap();
+            kept.read_into(&mut buf).unwrap();
+            let fresh = std::fs::read(path).unwrap();
+            // Counters move between the two reads; the lines and their names do not.
+            let names = |b: &[u8]| -> Vec<String> {
+                String::from_utf8_lossy(b)
+                    .lines()
+                    .map(|l| {
+                        l.split_whitespace()
+                            .take(3)
+                            .filter(|w| !w.chars().all(|c| c.is_ascii_digit()))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .collect()
+            };
+            assert_eq!(names(&buf), names(&fresh), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_kept_regular_file_sees_rewrites_and_a_fifo_is_refused() {
+        let dir = std::env::temp_dir().join(format!("pimetrics-kept-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("value");
+        std::fs::write(&path, "1\n").unwrap();
+        let mut kept = KeptFile::new(path.clone());
+        let mut buf = Vec::new();
+        kept.read_into(&mut buf).unwrap();
+        assert_eq!(buf, b"1\n");
+        std::fs::write(&path, "22\n").unwrap();
+        kept.read_into(&mut buf).unwrap();
+        assert_eq!(buf, b"22\n");
+        let fifo = dir.join("fifo");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let mut pipe = KeptFile::new(fifo);
+        assert!(pipe.read_into(&mut buf).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -210,6 +210,97 @@ pub struct ProcessReport {
     ticks_per_second: f64,
     page_size: f64,
     boot_time: Option<f64>,
+    /// /proc/self/stat kept open, and /proc/self/fd kept open for counting, with their
+    /// buffers: a scrape re-reads them without opening anything or allocating.
+    files: Mutex<SelfFiles>,
+}
+
+struct SelfFiles {
+    stat: crate::roots::KeptFile,
+    stat_buf: Vec<u8>,
+    fd_dir: Option<FdDir>,
+}
+
+/// /proc/self/fd, open as a directory, counted with getdents64 from offset 0 each time
+/// (what `read_dir` does, without opening the directory and allocating its 32 KiB buffer
+/// every scrape). The count includes this descriptor, as `read_dir`'s count includes its
+/// own.
+struct FdDir {
+    fd: std::os::fd::OwnedFd,
+    buf: Vec<u8>,
+}
+
+impl FdDir {
+    fn open() -> Option<FdDir> {
+        FdDir::open_path(c"/proc/self/fd")
+    }
+
+    fn open_path(path: &std::ffi::CStr) -> Option<FdDir> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: a NUL-terminated path; the result is checked before it is owned.
+        let fd = unsafe {
+            libc::open(
+                path.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return None;
+        }
+        Some(FdDir {
+            // SAFETY: fd was just opened and is owned by nothing else.
+            fd: unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) },
+            buf: vec![0; 4096],
+        })
+    }
+
+    /// Entries other than "." and "..", or None on an error.
+    fn count(&mut self) -> Option<u64> {
+        use std::os::fd::AsRawFd;
+        let fd = self.fd.as_raw_fd();
+        // SAFETY: lseek on a descriptor we own.
+        if unsafe { libc::lseek(fd, 0, libc::SEEK_SET) } != 0 {
+            return None;
+        }
+        let mut count = 0u64;
+        loop {
+            // SAFETY: getdents64 writes at most buf.len() bytes into buf.
+            let read = unsafe {
+                libc::syscall(
+                    libc::SYS_getdents64,
+                    fd,
+                    self.buf.as_mut_ptr(),
+                    self.buf.len(),
+                )
+            };
+            if read < 0 {
+                return None;
+            }
+            if read == 0 {
+                return Some(count);
+            }
+            count += count_dirents(&self.buf[..read as usize]);
+        }
+    }
+}
+
+/// Entries in a getdents64 buffer, not counting "." and "..". Layout of each record: inode
+/// (8 bytes), offset (8), record length (2), type (1), NUL-terminated name.
+pub fn count_dirents(mut records: &[u8]) -> u64 {
+    let mut count = 0;
+    while records.len() >= 19 {
+        let length = u16::from_ne_bytes([records[16], records[17]]) as usize;
+        if length < 19 || length > records.len() {
+            break;
+        }
+        let name = &records[19..length];
+        let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+        if name != b"." && name != b".." {
+            count += 1;
+        }
+        records = &records[length..];
+    }
+    count
 }
 
 impl Default for ProcessReport {
@@ -234,6 +325,11 @@ impl ProcessReport {
             ticks_per_second: if ticks > 0 { ticks as f64 } else { 100.0 },
             page_size: if page > 0 { page as f64 } else { 4096.0 },
             boot_time,
+            files: Mutex::new(SelfFiles {
+                stat: crate::roots::KeptFile::new("/proc/self/stat".into()),
+                stat_buf: Vec::with_capacity(512),
+                fd_dir: FdDir::open(),
+            }),
         }
     }
 }
@@ -253,16 +349,30 @@ pub struct SelfStat {
 pub fn parse_self_stat(bytes: &[u8]) -> Option<SelfStat> {
     let text = std::str::from_utf8(bytes).ok()?;
     let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
-    // fields[0] is field 3 (state); utime is field 14, stime 15, num_threads 20,
-    // starttime 22, vsize 23, rss 24.
-    let field = |n: usize| -> Option<u64> { fields.get(n - 3)?.parse().ok() };
+    // The first field after the name is field 3 (state); utime is field 14, stime 15,
+    // num_threads 20, starttime 22, vsize 23, rss 24.
+    let mut wanted = [0u64; 6];
+    let numbers = [14, 15, 20, 22, 23, 24];
+    let mut found = 0;
+    for (n, field) in (3..).zip(rest.split_ascii_whitespace()) {
+        if let Some(i) = numbers.iter().position(|&w| w == n) {
+            wanted[i] = field.parse().ok()?;
+            found += 1;
+        }
+        if n >= 24 {
+            break;
+        }
+    }
+    if found < numbers.len() {
+        return None;
+    }
+    let [utime, stime, threads, start_ticks, virtual_bytes, resident_pages] = wanted;
     Some(SelfStat {
-        cpu_ticks: field(14)?.saturating_add(field(15)?),
-        threads: field(20)?,
-        start_ticks: field(22)?,
-        virtual_bytes: field(23)?,
-        resident_pages: field(24)?,
+        cpu_ticks: utime.saturating_add(stime),
+        threads,
+        start_ticks,
+        virtual_bytes,
+        resident_pages,
     })
 }
 
@@ -281,10 +391,17 @@ impl SelfReport for ProcessReport {
             let id = out.family(name, help, kind, &[]);
             out.sample(id, &[], value);
         };
-        if let Some(stat) = std::fs::read("/proc/self/stat")
+        let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        let SelfFiles {
+            stat,
+            stat_buf,
+            fd_dir,
+        } = &mut *files;
+        let stat = stat
+            .read_into(stat_buf)
             .ok()
-            .and_then(|b| parse_self_stat(&b))
-        {
+            .and_then(|()| parse_self_stat(stat_buf));
+        if let Some(stat) = stat {
             gauge(
                 out,
                 "process_cpu_seconds_total",
@@ -323,13 +440,20 @@ impl SelfReport for ProcessReport {
                 );
             }
         }
-        if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        if fd_dir.is_none() {
+            *fd_dir = FdDir::open();
+        }
+        let open_fds = fd_dir.as_mut().and_then(FdDir::count);
+        if open_fds.is_none() {
+            *fd_dir = None; // opened again next time
+        }
+        if let Some(open_fds) = open_fds {
             gauge(
                 out,
                 "process_open_fds",
                 "Number of open file descriptors.",
                 Kind::Gauge,
-                dir.count() as f64,
+                open_fds as f64,
             );
         }
         if let Some(limit) = soft_limit(libc::RLIMIT_NOFILE) {
@@ -397,6 +521,24 @@ mod tests {
         assert_eq!(parse_self_stat(b"1 (x) S 1 2"), None);
         assert_eq!(parse_self_stat(b"\xff\xfe"), None);
         assert_eq!(parse_boot_time(b"cpu 1 2\nbtime 1700000000\n"), Some(1.7e9));
+    }
+
+    #[test]
+    fn directory_entries_are_counted_again_from_the_start() {
+        // A directory whose entries the test controls (other tests open descriptors).
+        let tmp = tempfile::tempdir().unwrap();
+        for i in 0..300 {
+            std::fs::write(tmp.path().join(format!("a-rather-long-file-name-{i}")), "").unwrap();
+        }
+        let path = std::ffi::CString::new(tmp.path().to_str().unwrap()).unwrap();
+        let mut dir = FdDir::open_path(&path).unwrap();
+        // 300 entries take more than one 4 KiB getdents64 buffer.
+        assert_eq!(dir.count(), Some(300));
+        std::fs::write(tmp.path().join("one-more"), "").unwrap();
+        assert_eq!(dir.count(), Some(301));
+        assert!(FdDir::open().unwrap().count().unwrap() >= 3);
+        assert_eq!(count_dirents(&[0; 10]), 0);
+        assert_eq!(count_dirents(&[0xff; 64]), 0);
     }
 
     #[test]

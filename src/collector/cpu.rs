@@ -6,10 +6,9 @@
 //! Own parser rather than procfs-core's `KernelStats`: that one numbers CPUs by position (wrong
 //! as soon as a CPU is offline), converts to whole milliseconds, and allocates a String per line.
 
-use std::path::PathBuf;
-
-use super::{read_file, CollectError, Collector, Context, Setup};
+use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::roots::KeptFile;
 
 /// The kernel's USER_HZ: /proc/stat counts in 1/100 s on every Linux architecture
 /// (node_exporter hard-codes the same).
@@ -41,7 +40,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
         Err(_) => Vec::new(),
     };
     Setup::Ready(Box::new(CpuCollector {
-        path: ctx.roots.proc("stat"),
+        file: KeptFile::new(ctx.roots.proc("stat")),
         buf: Vec::with_capacity(4096),
         parsed: Vec::new(),
         cpus: Vec::new(),
@@ -68,7 +67,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
 }
 
 struct CpuCollector {
-    path: PathBuf,
+    file: KeptFile,
     buf: Vec<u8>,
     /// The lines of the current read, reused across scrapes.
     parsed: Vec<CpuTicks>,
@@ -210,7 +209,7 @@ impl CpuState {
 
 impl Collector for CpuCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
-        read_file(&self.path, &mut self.buf)?;
+        read_kept(&mut self.file, &mut self.buf)?;
         parse_cpu_lines(&self.buf, &mut self.parsed)?;
         for state in &mut self.cpus {
             state.present = false;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::roots::KeptFile;
 
 /// (file, metric, help) of the numeric attributes, node_exporter's names.
 const FREQUENCIES: [(&str, &str, &str); 6] = [
@@ -58,7 +59,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     let frequencies =
         FREQUENCIES.map(|(_, name, help)| out.family(name, help, Kind::Gauge, &["cpu"]));
     Setup::Ready(Box::new(CpufreqCollector {
-        offline: cpu_dir.join("offline"),
+        offline: KeptFile::new(cpu_dir.join("offline")),
         offline_buf: Vec::with_capacity(32),
         cpus,
         buf: Vec::with_capacity(128),
@@ -77,15 +78,15 @@ struct CpufreqCpu {
     number: u32,
     label: String,
     dir: PathBuf,
-    files: [PathBuf; 6],
-    governor: PathBuf,
-    available_governors: PathBuf,
+    files: [KeptFile; 6],
+    governor: KeptFile,
+    available_governors: KeptFile,
 }
 
 struct CpufreqCollector {
     /// /sys/devices/system/cpu/offline: offline CPUs are skipped (their policy may be
     /// inactive, and its files then fail with EBUSY).
-    offline: PathBuf,
+    offline: KeptFile,
     offline_buf: Vec<u8>,
     cpus: Vec<CpufreqCpu>,
     buf: Vec<u8>,
@@ -119,9 +120,9 @@ fn find_cpufreq_cpus(cpu_dir: &Path) -> io::Result<Vec<CpufreqCpu>> {
         .map(|(number, dir)| CpufreqCpu {
             number,
             label: number.to_string(),
-            files: FREQUENCIES.map(|(file, _, _)| dir.join(file)),
-            governor: dir.join("scaling_governor"),
-            available_governors: dir.join("scaling_available_governors"),
+            files: FREQUENCIES.map(|(file, _, _)| KeptFile::new(dir.join(file))),
+            governor: KeptFile::new(dir.join("scaling_governor")),
+            available_governors: KeptFile::new(dir.join("scaling_available_governors")),
             dir,
         })
         .collect())
@@ -151,8 +152,8 @@ pub fn governors<'a>(
 }
 
 /// Reads a sysfs attribute; `Ok(false)` when it is missing or unreadable, which is normal.
-fn read_optional(path: &Path, buf: &mut Vec<u8>) -> Result<bool, CollectError> {
-    match crate::roots::read_into(path, buf) {
+fn read_optional(file: &mut KeptFile, buf: &mut Vec<u8>) -> Result<bool, CollectError> {
+    match file.read_into(buf) {
         Ok(()) => Ok(true),
         Err(err)
             if matches!(
@@ -162,20 +163,20 @@ fn read_optional(path: &Path, buf: &mut Vec<u8>) -> Result<bool, CollectError> {
         {
             Ok(false)
         }
-        Err(err) => Err(CollectError(format!("{}: {err}", path.display()))),
+        Err(err) => Err(CollectError(format!("{}: {err}", file.path().display()))),
     }
 }
 
 /// Writes node_cpu_scaling_governor for one CPU; nothing when either file is missing.
 fn update_governors(
-    cpu: &CpufreqCpu,
+    cpu: &mut CpufreqCpu,
     current: &mut Vec<u8>,
     available: &mut Vec<u8>,
     family: FamilyId,
     out: &mut Exposition,
 ) -> Result<(), CollectError> {
-    if !read_optional(&cpu.governor, current)?
-        || !read_optional(&cpu.available_governors, available)?
+    if !read_optional(&mut cpu.governor, current)?
+        || !read_optional(&mut cpu.available_governors, available)?
     {
         return Ok(());
     }
@@ -190,17 +191,17 @@ impl Collector for CpufreqCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
         let mut first_error = None;
         // A missing offline file (old kernels, fixtures) means all CPUs are online.
-        if !read_optional(&self.offline, &mut self.offline_buf)? {
+        if !read_optional(&mut self.offline, &mut self.offline_buf)? {
             self.offline_buf.clear();
         }
-        for cpu in &self.cpus {
+        for cpu in &mut self.cpus {
             let offline = match super::cpu::cpu_list_contains(&self.offline_buf, cpu.number) {
                 Some(offline) => offline,
                 None => {
                     first_error.get_or_insert_with(|| {
                         CollectError(format!(
                             "{}: invalid cpu list {:?}",
-                            self.offline.display(),
+                            self.offline.path().display(),
                             String::from_utf8_lossy(&self.offline_buf).trim()
                         ))
                     });
@@ -210,15 +211,15 @@ impl Collector for CpufreqCollector {
             if offline || !cpu.dir.is_dir() {
                 continue;
             }
-            for (path, id) in cpu.files.iter().zip(self.frequencies) {
-                match read_optional(path, &mut self.buf) {
+            for (file, id) in cpu.files.iter_mut().zip(self.frequencies) {
+                match read_optional(file, &mut self.buf) {
                     Ok(true) => match parse_khz(&self.buf) {
                         Some(hertz) => out.sample(id, &[&cpu.label], hertz),
                         None => {
                             first_error.get_or_insert_with(|| {
                                 CollectError(format!(
                                     "{}: not a frequency in kHz: {:?}",
-                                    path.display(),
+                                    file.path().display(),
                                     String::from_utf8_lossy(&self.buf).trim()
                                 ))
                             });

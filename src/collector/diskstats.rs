@@ -11,8 +11,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{read_file, CollectError, Collector, Context, Setup};
+use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::roots::KeptFile;
 
 const SECONDS_PER_TICK: f64 = 1.0 / 1000.0;
 /// "Standard UNIX 512-byte sectors", whatever the device's block size (Documentation/block/stat.rst).
@@ -162,7 +163,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     let counters = COUNTERS.map(|(name, help, kind, _)| out.family(name, help, kind, &["device"]));
     let ata = ATA.map(|(_, name, help)| out.family(name, help, Kind::Gauge, &["device"]));
     Setup::Ready(Box::new(DiskstatsCollector {
-        path: ctx.roots.proc("diskstats"),
+        file: KeptFile::new(ctx.roots.proc("diskstats")),
         sys_block: ctx.roots.sys("block"),
         udev_dir,
         filter,
@@ -204,7 +205,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
 }
 
 struct DiskstatsCollector {
-    path: PathBuf,
+    file: KeptFile,
     sys_block: PathBuf,
     udev_dir: Option<PathBuf>,
     filter: super::device_filter::DeviceFilter,
@@ -227,7 +228,8 @@ struct Disk {
     major_label: String,
     minor_label: String,
     udev_path: Option<PathBuf>,
-    rotational_path: PathBuf,
+    /// queue/rotational, kept open (udev data files are replaced, so read by path).
+    rotational_file: KeptFile,
     /// The udev file and rotational attribute as last read: parsed again only when they change.
     udev_raw: Vec<u8>,
     rotational_raw: Vec<u8>,
@@ -358,6 +360,14 @@ fn changed(path: Option<&Path>, scratch: &mut Vec<u8>, last: &[u8]) -> bool {
     scratch.as_slice() != last
 }
 
+/// `changed` for a sysfs attribute kept open.
+fn kept_changed(file: &mut KeptFile, scratch: &mut Vec<u8>, last: &[u8]) -> bool {
+    if file.read_into(scratch).is_err() {
+        scratch.clear();
+    }
+    scratch.as_slice() != last
+}
+
 impl DiskstatsCollector {
     /// The cached entry of a device, made at first sight (or when its numbers changed).
     fn disk_index(&mut self, line: &DiskLine) -> usize {
@@ -379,7 +389,7 @@ impl DiskstatsCollector {
                 .udev_dir
                 .as_ref()
                 .map(|dir| dir.join(format!("b{}:{}", line.major, line.minor))),
-            rotational_path: self.sys_block.join(line.name).join("queue/rotational"),
+            rotational_file: KeptFile::new(self.sys_block.join(line.name).join("queue/rotational")),
             udev_raw: Vec::new(),
             rotational_raw: Vec::new(),
             udev: Udev::default(),
@@ -398,8 +408,8 @@ impl DiskstatsCollector {
             disk.udev = parse_udev(&self.scratch);
             std::mem::swap(&mut disk.udev_raw, &mut self.scratch);
         }
-        if changed(
-            Some(&disk.rotational_path),
+        if kept_changed(
+            &mut disk.rotational_file,
             &mut self.scratch,
             &disk.rotational_raw,
         ) {
@@ -411,7 +421,7 @@ impl DiskstatsCollector {
 
 impl Collector for DiskstatsCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
-        read_file(&self.path, &mut self.buf)?;
+        read_kept(&mut self.file, &mut self.buf)?;
         let buf = std::mem::take(&mut self.buf);
         let result = self.write(&buf, out);
         self.buf = buf;
@@ -422,7 +432,7 @@ impl Collector for DiskstatsCollector {
 impl DiskstatsCollector {
     fn write(&mut self, buf: &[u8], out: &mut Exposition) -> Result<(), CollectError> {
         let text = std::str::from_utf8(buf)
-            .map_err(|_| CollectError(format!("{}: not UTF-8", self.path.display())))?;
+            .map_err(|_| CollectError(format!("{}: not UTF-8", self.file.path().display())))?;
         self.generation += 1;
         let mut first_error = None;
         for line in text.lines() {

@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
@@ -25,7 +25,7 @@ use regex_lite::Regex;
 
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
-use crate::roots::Roots;
+use crate::roots::{KeptFile, Roots};
 
 /// What statvfs says about a filesystem, in its own units.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,11 +49,26 @@ pub struct LibcStatFs;
 impl StatFs for LibcStatFs {
     fn stat(&self, path: &Path) -> io::Result<FsStats> {
         use std::os::unix::ffi::OsStrExt;
-        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let bytes = path.as_os_str().as_bytes();
+        if bytes.contains(&0) {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        // The NUL-terminated path on the stack (mount points are short), so a scrape does
+        // not allocate here; longer ones in a CString.
+        let mut stack = [0u8; 512];
+        let long;
+        let c_path = if bytes.len() < stack.len() {
+            stack[..bytes.len()].copy_from_slice(bytes);
+            stack.as_ptr().cast::<libc::c_char>()
+        } else {
+            long = std::ffi::CString::new(bytes)
+                .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+            long.as_ptr()
+        };
         let mut buf: libc::statvfs64 = unsafe { std::mem::zeroed() };
-        // SAFETY: c_path is a valid NUL-terminated string and buf a valid out-pointer.
-        if unsafe { libc::statvfs64(c_path.as_ptr(), &mut buf) } != 0 {
+        // SAFETY: c_path is a valid NUL-terminated string (no NUL inside, checked above) that
+        // lives until the call returns, and buf a valid out-pointer.
+        if unsafe { libc::statvfs64(c_path, &mut buf) } != 0 {
             return Err(io::Error::last_os_error());
         }
         // node_exporter multiplies by f_bsize (Go's Statfs_t.Bsize); so do we.
@@ -211,6 +226,17 @@ pub fn error_text(err: &io::Error, out: &mut String) {
     }
 }
 
+/// Local filesystems whose statfs reads counters kept in memory and never waits for a
+/// device or a server (ext4_statfs, btrfs_statfs, f2fs_statfs, shmem): called on the collect
+/// thread directly. Everything else (network and FUSE filesystems, vfat, which may scan its
+/// FAT on the first call, xfs, which flushes pending inode work first) goes to the worker.
+fn answers_from_memory(fs_type: &str) -> bool {
+    matches!(
+        fs_type,
+        "ext2" | "ext3" | "ext4" | "btrfs" | "f2fs" | "tmpfs" | "ramfs"
+    )
+}
+
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     build_with(ctx, out, Arc::new(LibcStatFs))
 }
@@ -257,10 +283,10 @@ fn build_with(ctx: &Context, out: &mut Exposition, statfs: Arc<dyn StatFs>) -> S
     let roots = ctx.roots.clone();
     Setup::Ready(Box::new(FilesystemCollector {
         tables: [
-            roots.proc("1/mountinfo"),
-            roots.proc("self/mountinfo"),
-            roots.proc("1/mounts"),
-            roots.proc("self/mounts"),
+            KeptFile::new(roots.proc("1/mountinfo")),
+            KeptFile::new(roots.proc("self/mountinfo")),
+            KeptFile::new(roots.proc("1/mounts")),
+            KeptFile::new(roots.proc("self/mounts")),
         ],
         roots,
         mount_points_exclude,
@@ -342,7 +368,8 @@ enum StatOutcome {
 
 struct FilesystemCollector {
     roots: Roots,
-    tables: [PathBuf; 4],
+    /// The mount tables in order of preference, kept open once read.
+    tables: [KeptFile; 4],
     mount_points_exclude: Regex,
     fs_types_exclude: Regex,
     timeout: Duration,
@@ -359,18 +386,18 @@ struct FilesystemCollector {
 impl FilesystemCollector {
     /// Reads the first mount table that exists into `buf`; returns its index.
     fn read_table(&mut self) -> Result<usize, CollectError> {
-        for (index, path) in self.tables.iter().enumerate() {
-            match crate::roots::read_into(path, &mut self.buf) {
+        for (index, table) in self.tables.iter_mut().enumerate() {
+            match table.read_into(&mut self.buf) {
                 Ok(()) => return Ok(index),
                 Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
-                Err(err) => return Err(CollectError(format!("{}: {err}", path.display()))),
+                Err(err) => return Err(CollectError(format!("{}: {err}", table.path().display()))),
             }
         }
         Err(CollectError(format!(
             "no mount table: none of {} exists",
             self.tables
                 .iter()
-                .map(|p| p.display().to_string())
+                .map(|t| t.path().display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         )))
@@ -379,7 +406,7 @@ impl FilesystemCollector {
     /// Rebuilds the entries from the table in `buf`: filters, then keeps the last mount of
     /// each mount point (the one a path lookup reaches).
     fn rebuild(&mut self, table: usize) -> Result<(), CollectError> {
-        let path = &self.tables[table];
+        let path = self.tables[table].path();
         let text = std::str::from_utf8(&self.buf)
             .map_err(|_| CollectError(format!("{}: not UTF-8", path.display())))?;
         let parsed = if table < 2 {
@@ -420,8 +447,16 @@ impl FilesystemCollector {
         Ok(())
     }
 
-    /// statvfs on the worker, waiting at most the timeout.
-    fn stat(&mut self, path: &Arc<Path>) -> StatOutcome {
+    /// statvfs of a mount of type `fs_type`: on the worker, waiting at most the timeout,
+    /// unless the filesystem answers from memory (see `answers_from_memory`): then here, which
+    /// spares the two thread switches a worker round trip costs per mount and scrape.
+    fn stat(&mut self, path: &Arc<Path>, fs_type: &str) -> StatOutcome {
+        if answers_from_memory(fs_type) {
+            return match self.statfs.stat(path) {
+                Ok(stats) => StatOutcome::Stats(stats),
+                Err(err) => StatOutcome::Failed(err),
+            };
+        }
         let worker = match self.worker.take() {
             Some(worker) => worker,
             None => match Worker::spawn(Arc::clone(&self.statfs)) {
@@ -453,13 +488,19 @@ impl FilesystemCollector {
 
 impl Collector for FilesystemCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
-        let table = self.read_table()?;
-        let unchanged =
-            matches!(&self.last_table, Some((t, bytes)) if *t == table && *bytes == self.buf);
-        if !unchanged {
-            self.last_table = None;
-            self.rebuild(table)?;
-            self.last_table = Some((table, self.buf.clone()));
+        // procfs signals mount table changes (POLLPRI): with none, the table is not even read
+        // (generating it costs the kernel more than all the statfs calls).
+        let quiet = matches!(&self.last_table,
+            Some((t, _)) if self.tables[*t].mount_table_changed() == Some(false));
+        if !quiet {
+            let table = self.read_table()?;
+            let unchanged =
+                matches!(&self.last_table, Some((t, bytes)) if *t == table && *bytes == self.buf);
+            if !unchanged {
+                self.last_table = None;
+                self.rebuild(table)?;
+                self.last_table = Some((table, self.buf.clone()));
+            }
         }
         self.stuck.retain(|stuck| {
             let returned = stuck.returned.load(Ordering::Acquire);
@@ -477,7 +518,7 @@ impl Collector for FilesystemCollector {
             let outcome = if is_stuck {
                 None
             } else {
-                Some(self.stat(&entry.host_path))
+                Some(self.stat(&entry.host_path, &entry.mount.fs_type))
             };
             let stats = match outcome {
                 Some(StatOutcome::Stats(stats)) => Some(stats),
@@ -570,6 +611,7 @@ fn write_entry(families: &Families, entry: &Entry, stats: Option<FsStats>, out: 
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use std::path::PathBuf;
     use std::sync::{Condvar, Mutex};
 
     use crate::config::{Config, Seconds};

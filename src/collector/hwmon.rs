@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::roots::KeptFile;
 
 /// Sensor types node_exporter exports; other files of a chip directory are ignored.
 const SENSOR_TYPES: &[&str] = &[
@@ -306,7 +307,7 @@ pub fn chip_name(dir: &Path) -> Option<String> {
 }
 
 struct Reading {
-    path: PathBuf,
+    file: KeptFile,
     family: FamilyId,
     sensor: String,
     scale: Scale,
@@ -401,7 +402,7 @@ fn scan_chip(
                 continue;
             }
             chip.readings.push(Reading {
-                path: path.clone(),
+                file: KeptFile::new(path.clone()),
                 family,
                 sensor: sensor.clone(),
                 scale: spec.scale,
@@ -470,7 +471,7 @@ struct HwmonCollector {
 
 impl Collector for HwmonCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
-        for chip in &self.chips {
+        for chip in &mut self.chips {
             // A chip that went away (module unloaded, USB unplugged) is skipped whole.
             if !chip.dir.is_dir() {
                 continue;
@@ -481,8 +482,8 @@ impl Collector for HwmonCollector {
             for (sensor, label) in &chip.sensor_labels {
                 out.sample(self.sensor_label, &[&chip.label, sensor, label], 1.0);
             }
-            for reading in &chip.readings {
-                if crate::roots::read_into(&reading.path, &mut self.buf).is_err() {
+            for reading in &mut chip.readings {
+                if reading.file.read_into(&mut self.buf).is_err() {
                     continue;
                 }
                 if let Some(value) = parse_value(&self.buf, reading.scale) {

@@ -1,13 +1,12 @@
 //! node_load1/5/15 from /proc/loadavg.
 
-use std::path::PathBuf;
-
-use super::{read_file, CollectError, Collector, Context, Setup};
+use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::roots::KeptFile;
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     Setup::Ready(Box::new(LoadavgCollector {
-        path: ctx.roots.proc("loadavg"),
+        file: KeptFile::new(ctx.roots.proc("loadavg")),
         buf: Vec::with_capacity(64),
         load: [
             out.family("node_load1", "1m load average.", Kind::Gauge, &[]),
@@ -18,7 +17,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
 }
 
 struct LoadavgCollector {
-    path: PathBuf,
+    file: KeptFile,
     buf: Vec<u8>,
     load: [FamilyId; 3],
 }
@@ -42,7 +41,7 @@ pub fn parse(bytes: &[u8]) -> Result<[f64; 3], CollectError> {
 
 impl Collector for LoadavgCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
-        read_file(&self.path, &mut self.buf)?;
+        read_kept(&mut self.file, &mut self.buf)?;
         let values = parse(&self.buf)?;
         for (id, value) in self.load.iter().zip(values) {
             out.sample(*id, &[], value);

@@ -4,21 +4,20 @@
 //! The procfs crate's `Meminfo` knows a fixed set of fields; node_exporter exports every line
 //! the kernel prints, so this collector parses the lines itself.
 
-use std::path::PathBuf;
-
-use super::{read_file, CollectError, Collector, Context, Setup};
+use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::roots::KeptFile;
 
 pub fn build(ctx: &Context, _out: &mut Exposition) -> Setup {
     Setup::Ready(Box::new(MeminfoCollector {
-        path: ctx.roots.proc("meminfo"),
+        file: KeptFile::new(ctx.roots.proc("meminfo")),
         buf: Vec::with_capacity(2048),
         families: Vec::new(),
     }))
 }
 
 struct MeminfoCollector {
-    path: PathBuf,
+    file: KeptFile,
     buf: Vec<u8>,
     /// Family of each line seen last time, in file order; the kernel prints the same lines in
     /// the same order every time, so after the first scrape no name is built again.
@@ -35,9 +34,22 @@ pub struct Field<'a> {
 }
 
 /// Parses /proc/meminfo. Blank lines are skipped; anything else malformed is an error.
+/// (The collector uses `parse_each`, which allocates nothing; this is for tests and the fuzz
+/// harness.)
 pub fn parse(bytes: &[u8]) -> Result<Vec<Field<'_>>, CollectError> {
-    let text = std::str::from_utf8(bytes).map_err(|_| CollectError("meminfo: not UTF-8".into()))?;
     let mut fields = Vec::with_capacity(64);
+    parse_each(bytes, |field| fields.push(field))?;
+    Ok(fields)
+}
+
+/// `parse` without collecting: calls `visit` for each field in file order (also for the
+/// fields before a malformed line) and returns how many there were.
+pub fn parse_each<'a>(
+    bytes: &'a [u8],
+    mut visit: impl FnMut(Field<'a>),
+) -> Result<usize, CollectError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| CollectError("meminfo: not UTF-8".into()))?;
+    let mut count = 0;
     for line in text.lines() {
         let mut parts = line.split_ascii_whitespace();
         let Some(key) = parts.next() else { continue };
@@ -49,16 +61,17 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Field<'_>>, CollectError> {
             (Some("kB"), None) => true,
             _ => return Err(bad()),
         };
-        fields.push(Field {
+        visit(Field {
             key,
             value: if bytes { value * 1024.0 } else { value },
             bytes,
         });
+        count += 1;
     }
-    if fields.is_empty() {
+    if count == 0 {
         return Err(CollectError("meminfo: no fields".into()));
     }
-    Ok(fields)
+    Ok(count)
 }
 
 /// `Active(anon)` with a unit -> `node_memory_Active_anon_bytes`.
@@ -81,10 +94,14 @@ pub fn metric_name(key: &str, bytes: bool) -> String {
 
 impl Collector for MeminfoCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
-        read_file(&self.path, &mut self.buf)?;
-        let fields = parse(&self.buf)?;
-        for (index, field) in fields.iter().enumerate() {
-            let known = self.families.get(index).filter(|(key, _)| key == field.key);
+        read_kept(&mut self.file, &mut self.buf)?;
+        // Checked whole first, so a malformed file writes no samples; then written without
+        // collecting the fields (no allocation per scrape).
+        parse_each(&self.buf, |_| {})?;
+        let mut index = 0;
+        let families = &mut self.families;
+        parse_each(&self.buf, |field| {
+            let known = families.get(index).filter(|(key, _)| key == field.key);
             let id = match known {
                 Some((_, id)) => *id,
                 None => {
@@ -94,13 +111,14 @@ impl Collector for MeminfoCollector {
                         &name["node_memory_".len()..]
                     );
                     let id = out.family(&name, &help, Kind::Gauge, &[]);
-                    self.families.truncate(index);
-                    self.families.push((field.key.to_string(), id));
+                    families.truncate(index);
+                    families.push((field.key.to_string(), id));
                     id
                 }
             };
             out.sample(id, &[], field.value);
-        }
+            index += 1;
+        })?;
         Ok(())
     }
 }
@@ -165,7 +183,7 @@ Buffers:           37880 kB\nActive(anon):      14864 kB\nHugePages_Total:      
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("meminfo"), PI4).unwrap();
         let mut collector = MeminfoCollector {
-            path: dir.path().join("meminfo"),
+            file: KeptFile::new(dir.path().join("meminfo")),
             buf: Vec::new(),
             families: Vec::new(),
         };

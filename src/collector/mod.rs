@@ -201,6 +201,12 @@ pub fn read_file(path: &std::path::Path, buf: &mut Vec<u8>) -> Result<(), Collec
         .map_err(|err| CollectError(format!("{}: {err}", path.display())))
 }
 
+/// Reads a kept-open file (see `KeptFile`), naming it in the error.
+pub fn read_kept(file: &mut crate::roots::KeptFile, buf: &mut Vec<u8>) -> Result<(), CollectError> {
+    file.read_into(buf)
+        .map_err(|err| CollectError(format!("{}: {err}", file.path().display())))
+}
+
 struct Active {
     name: &'static str,
     collector: Box<dyn Collector>,

@@ -9,8 +9,9 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use super::{read_file, CollectError, Collector, Context, Setup};
+use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::roots::KeptFile;
 
 /// The 16 columns of /proc/net/dev, in the kernel's order, as node_exporter names them.
 pub const FIELDS: [&str; 16] = [
@@ -48,7 +49,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     let families = FIELDS.map(|field| family(out, field));
     let nohandler = family(out, "receive_nohandler");
     Setup::Ready(Box::new(NetdevCollector {
-        path: ctx.roots.proc("net/dev"),
+        file: KeptFile::new(ctx.roots.proc("net/dev")),
         class_net: ctx.roots.sys("class/net"),
         filter,
         buf: Vec::with_capacity(4096),
@@ -61,7 +62,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
 }
 
 struct NetdevCollector {
-    path: PathBuf,
+    file: KeptFile,
     class_net: PathBuf,
     filter: super::device_filter::DeviceFilter,
     buf: Vec<u8>,
@@ -70,7 +71,7 @@ struct NetdevCollector {
     nohandler: FamilyId,
     /// rx_nohandler path per device, built at first sight; the generation says when the device
     /// was last seen, so devices that come and go (veths) do not pile up.
-    nohandler_paths: HashMap<String, (PathBuf, u64)>,
+    nohandler_paths: HashMap<String, (KeptFile, u64)>,
     generation: u64,
 }
 
@@ -107,12 +108,15 @@ pub fn parse_line(line: &str) -> Result<Option<Device<'_>>, CollectError> {
 
 impl Collector for NetdevCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
-        read_file(&self.path, &mut self.buf)?;
+        read_kept(&mut self.file, &mut self.buf)?;
         if self.buf.is_empty() {
-            return Err(CollectError(format!("{}: empty file", self.path.display())));
+            return Err(CollectError(format!(
+                "{}: empty file",
+                self.file.path().display()
+            )));
         }
         let text = std::str::from_utf8(&self.buf)
-            .map_err(|_| CollectError(format!("{}: not UTF-8", self.path.display())))?;
+            .map_err(|_| CollectError(format!("{}: not UTF-8", self.file.path().display())))?;
         self.generation += 1;
         let mut first_error = None;
         for line in text.lines() {
@@ -138,12 +142,12 @@ impl Collector for NetdevCollector {
                     .join(device.name)
                     .join("statistics/rx_nohandler");
                 self.nohandler_paths
-                    .insert(device.name.to_string(), (path, 0));
+                    .insert(device.name.to_string(), (KeptFile::new(path), 0));
             }
-            if let Some((path, seen)) = self.nohandler_paths.get_mut(device.name) {
+            if let Some((file, seen)) = self.nohandler_paths.get_mut(device.name) {
                 *seen = self.generation;
                 // Missing before Linux 4.6 and in fixture trees: no series then.
-                if crate::roots::read_into(path, &mut self.small_buf).is_ok() {
+                if file.read_into(&mut self.small_buf).is_ok() {
                     if let Some(value) = super::parse_u64(&self.small_buf) {
                         out.sample(self.nohandler, &labels, value as f64);
                     }

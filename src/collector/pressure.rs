@@ -8,8 +8,9 @@
 use std::io;
 use std::path::PathBuf;
 
-use super::{read_file, CollectError, Collector, Context, Setup};
+use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::roots::KeptFile;
 
 /// PSI totals of one resource file, in microseconds.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +91,7 @@ enum Line {
 
 struct Resource {
     path: PathBuf,
+    file: KeptFile,
     /// (line, family) pairs exported from this file.
     metrics: Vec<(Line, FamilyId)>,
 }
@@ -130,6 +132,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
         match resources.iter_mut().find(|r| r.path == path) {
             Some(resource) => resource.metrics.push((line, id)),
             None => resources.push(Resource {
+                file: KeptFile::new(path.clone()),
                 path,
                 metrics: vec![(line, id)],
             }),
@@ -150,8 +153,8 @@ struct PressureCollector {
 impl Collector for PressureCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
         let mut first_error = None;
-        for resource in &self.resources {
-            let totals = read_file(&resource.path, &mut self.buf).and_then(|()| {
+        for resource in &mut self.resources {
+            let totals = read_kept(&mut resource.file, &mut self.buf).and_then(|()| {
                 parse(&self.buf)
                     .map_err(|err| CollectError(format!("{}: {err}", resource.path.display())))
             });

@@ -2,14 +2,13 @@
 //! node_procs_running and node_procs_blocked from /proc/stat, as node_exporter's `stat`
 //! collector exports them. (The per-CPU lines are the `cpu` collector's.)
 
-use std::path::PathBuf;
-
-use super::{read_file, CollectError, Collector, Context, Setup};
+use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::roots::KeptFile;
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     Setup::Ready(Box::new(StatCollector {
-        path: ctx.roots.proc("stat"),
+        file: KeptFile::new(ctx.roots.proc("stat")),
         buf: Vec::with_capacity(4096),
         boot_time: out.family(
             "node_boot_time_seconds",
@@ -51,7 +50,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
 }
 
 struct StatCollector {
-    path: PathBuf,
+    file: KeptFile,
     buf: Vec<u8>,
     boot_time: FamilyId,
     context_switches: FamilyId,
@@ -106,7 +105,7 @@ pub fn parse(bytes: &[u8]) -> Result<SystemStats, CollectError> {
 
 impl Collector for StatCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
-        read_file(&self.path, &mut self.buf)?;
+        read_kept(&mut self.file, &mut self.buf)?;
         let stats = parse(&self.buf)?;
         for (id, value) in [
             (self.boot_time, stats.boot_time),

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::roots::KeptFile;
 
 /// Parses a sysfs integer attribute: `41868\n` (milli-degrees), `-1\n` (a cooling state).
 pub fn parse_integer(bytes: &[u8]) -> Result<i64, String> {
@@ -58,14 +59,14 @@ fn list(dir: &Path, prefix: &str) -> Vec<Entry> {
 struct Zone {
     number: String,
     kind: String,
-    temp: PathBuf,
+    temp: KeptFile,
 }
 
 struct CoolingDevice {
     number: String,
     kind: String,
-    cur_state: PathBuf,
-    max_state: PathBuf,
+    cur_state: KeptFile,
+    max_state: KeptFile,
 }
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
@@ -73,7 +74,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     let zones: Vec<Zone> = list(&class, "thermal_zone")
         .into_iter()
         .map(|e| Zone {
-            temp: e.dir.join("temp"),
+            temp: KeptFile::new(e.dir.join("temp")),
             number: e.number,
             kind: e.kind,
         })
@@ -81,8 +82,8 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     let devices: Vec<CoolingDevice> = list(&class, "cooling_device")
         .into_iter()
         .map(|e| CoolingDevice {
-            cur_state: e.dir.join("cur_state"),
-            max_state: e.dir.join("max_state"),
+            cur_state: KeptFile::new(e.dir.join("cur_state")),
+            max_state: KeptFile::new(e.dir.join("max_state")),
             number: e.number,
             kind: e.kind,
         })
@@ -130,24 +131,24 @@ struct ThermalZoneCollector {
 impl ThermalZoneCollector {
     /// Reads one integer attribute; `None` when the sensor has no reading right now (ENODATA,
     /// which node_exporter skips too).
-    fn read(&mut self, path: &Path) -> Result<Option<i64>, CollectError> {
-        match crate::roots::read_into(path, &mut self.buf) {
+    fn read(&mut self, file: &mut KeptFile) -> Result<Option<i64>, CollectError> {
+        match file.read_into(&mut self.buf) {
             Ok(()) => {}
             Err(err) if err.raw_os_error() == Some(libc::ENODATA) => return Ok(None),
-            Err(err) => return Err(CollectError(format!("{}: {err}", path.display()))),
+            Err(err) => return Err(CollectError(format!("{}: {err}", file.path().display()))),
         }
         parse_integer(&self.buf)
             .map(Some)
-            .map_err(|err| CollectError(format!("{}: {err}", path.display())))
+            .map_err(|err| CollectError(format!("{}: {err}", file.path().display())))
     }
 }
 
 impl Collector for ThermalZoneCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
         let mut first_error: Option<CollectError> = None;
-        let zones = std::mem::take(&mut self.zones);
-        for zone in &zones {
-            match self.read(&zone.temp) {
+        let mut zones = std::mem::take(&mut self.zones);
+        for zone in &mut zones {
+            match self.read(&mut zone.temp) {
                 Ok(Some(milli)) => out.sample(
                     self.zone_temp,
                     &[&zone.number, &zone.kind],
@@ -160,17 +161,17 @@ impl Collector for ThermalZoneCollector {
             }
         }
         self.zones = zones;
-        let devices = std::mem::take(&mut self.devices);
-        for device in &devices {
+        let mut devices = std::mem::take(&mut self.devices);
+        for device in &mut devices {
             let labels = [device.number.as_str(), device.kind.as_str()];
-            match self.read(&device.cur_state) {
+            match self.read(&mut device.cur_state) {
                 Ok(Some(state)) => out.sample(self.cur_state, &labels, state as f64),
                 Ok(None) => {}
                 Err(err) => {
                     first_error.get_or_insert(err);
                 }
             }
-            match self.read(&device.max_state) {
+            match self.read(&mut device.max_state) {
                 Ok(Some(state)) => out.sample(self.max_state, &labels, state as f64),
                 Ok(None) => {}
                 Err(err) => {

@@ -7,11 +7,12 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{read_file, CollectError, Collector, Context, Setup};
+use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::roots::KeptFile;
 
 extern "C" {
     /// POSIX; not in the libc crate for Linux targets. Re-reads TZ and /etc/localtime (glibc
@@ -66,8 +67,8 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
 
 struct Clocksource {
     device: String,
-    available: PathBuf,
-    current: PathBuf,
+    available: KeptFile,
+    current: KeptFile,
 }
 
 struct TimeCollector {
@@ -101,8 +102,8 @@ fn find_clocksources(dir: &Path) -> io::Result<Vec<Clocksource>> {
         .into_iter()
         .map(|(number, path)| Clocksource {
             device: number.to_string(),
-            available: path.join("available_clocksource"),
-            current: path.join("current_clocksource"),
+            available: KeptFile::new(path.join("available_clocksource")),
+            current: KeptFile::new(path.join("current_clocksource")),
         })
         .collect())
 }
@@ -157,19 +158,19 @@ impl Collector for TimeCollector {
             .map_err(|err| CollectError(format!("local time zone: {err}")))?;
         out.sample(self.zone_offset, &[&self.zone], offset as f64);
 
-        for source in &self.clocksources {
-            read_file(&source.available, &mut self.buf)?;
+        for source in &mut self.clocksources {
+            read_kept(&mut source.available, &mut self.buf)?;
             for name in parse_clocksources(&self.buf)? {
                 out.sample(self.available, &[&source.device, name], 1.0);
             }
-            read_file(&source.current, &mut self.buf)?;
+            read_kept(&mut source.current, &mut self.buf)?;
             let mut current = parse_clocksources(&self.buf)?;
             match (current.next(), current.next()) {
                 (Some(name), None) => out.sample(self.current, &[&source.device, name], 1.0),
                 _ => {
                     return Err(CollectError(format!(
                         "{}: want one clocksource, got {:?}",
-                        source.current.display(),
+                        source.current.path().display(),
                         String::from_utf8_lossy(&self.buf)
                     )))
                 }

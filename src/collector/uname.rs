@@ -7,10 +7,10 @@
 
 use std::borrow::Cow;
 use std::io;
-use std::path::PathBuf;
 
-use super::{read_file, CollectError, Collector, Context, Setup};
+use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::roots::KeptFile;
 
 /// Files of the labels read every scrape, in label order (machine aside).
 const FILES: [&str; 5] = ["ostype", "osrelease", "version", "hostname", "domainname"];
@@ -29,7 +29,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
         }
     };
     Setup::Ready(Box::new(UnameCollector {
-        paths: FILES.map(kernel),
+        files: FILES.map(|name| KeptFile::new(kernel(name))),
         bufs: Default::default(),
         machine,
         info: out.family(
@@ -49,7 +49,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
 }
 
 struct UnameCollector {
-    paths: [PathBuf; 5],
+    files: [KeptFile; 5],
     bufs: [Vec<u8>; 5],
     /// Fixed for the life of the kernel: read once.
     machine: String,
@@ -84,8 +84,8 @@ fn uname_machine() -> io::Result<String> {
 
 impl Collector for UnameCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
-        for (path, buf) in self.paths.iter().zip(&mut self.bufs) {
-            read_file(path, buf)?;
+        for (file, buf) in self.files.iter_mut().zip(&mut self.bufs) {
+            read_kept(file, buf)?;
         }
         let [sysname, release, version, nodename, domainname] = &self.bufs;
         out.sample(
