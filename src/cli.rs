@@ -64,6 +64,14 @@ const VALUE_FLAGS: &[(&str, Apply)] = &[
         c.pi.mailbox_replay = if v.is_empty() { None } else { Some(v.into()) };
         Ok(())
     }),
+    ("--collector.rpi.gencmd-replay", |c, v| {
+        c.pi.gencmd_replay = if v.is_empty() { None } else { Some(v.into()) };
+        Ok(())
+    }),
+    ("--collector.rpi.state-file", |c, v| {
+        c.pi.state_file = if v.is_empty() { None } else { Some(v.into()) };
+        Ok(())
+    }),
     ("--collector.textfile.directory", |c, v| {
         c.textfile.directory = if v.is_empty() { None } else { Some(v.into()) };
         Ok(())
@@ -279,10 +287,21 @@ mod tests {
             "--collector.rpi.enabled=on",
             "--collector.rpi.pmic-interval=1m",
             "--collector.rpi.mailbox-replay=/tmp/answers.replay",
+            "--collector.rpi.gencmd-replay=/tmp/gencmd.replay",
+            "--collector.rpi.state-file=",
         ])
         .unwrap()
         .apply(&mut config)
         .unwrap();
+        assert_eq!(
+            config.pi.gencmd_replay,
+            Some(PathBuf::from("/tmp/gencmd.replay"))
+        );
+        assert_eq!(config.pi.state_file, None);
+        assert_eq!(
+            Config::default().pi.state_file,
+            Some(PathBuf::from("/run/pimetrics/rpi-since-boot"))
+        );
         assert_eq!(config.roots().dev("vcio"), PathBuf::from("/host/dev/vcio"));
         assert_eq!(config.pi.enabled, PiEnabled::On);
         assert_eq!(config.pi.pmic_interval.0.as_secs(), 60);
