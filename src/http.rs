@@ -48,7 +48,8 @@ pub fn bind(addrs: &[SocketAddr]) -> io::Result<TcpListener> {
 fn set_timeouts(listener: &TcpListener, timeout: Duration) {
     use std::os::fd::AsRawFd;
     let tv = libc::timeval {
-        tv_sec: timeout.as_secs() as libc::time_t,
+        // `as _`: the field's type; naming libc::time_t is deprecated on musl targets.
+        tv_sec: timeout.as_secs().min(i32::MAX as u64) as _,
         tv_usec: 0,
     };
     for option in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
