@@ -119,7 +119,9 @@ pub fn unix_seconds(now: SystemTime) -> f64 {
 /// written to `name`, which is only reallocated when the abbreviation changes.
 pub fn local_zone(unix_seconds: i64, name: &mut String) -> io::Result<i64> {
     // The C type is inferred from localtime_r's parameter: naming `libc::time_t` is deprecated
-    // on musl targets (it becomes 64-bit on 32-bit ARM with musl 1.2).
+    // on musl targets (it becomes 64-bit on 32-bit ARM with musl 1.2). A no-op where it is
+    // i64 already, a range check where it is i32 (32-bit ARM glibc).
+    #[allow(clippy::useless_conversion)]
     let time = unix_seconds
         .try_into()
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "time out of range"))?;

@@ -153,6 +153,8 @@ struct Pmic {
     read_at: Option<Instant>,
     retry: Retry,
     rails: Vec<Rail>,
+    /// Answered with rails at least once.
+    answered: bool,
 }
 
 /// The firmware behind /dev/vcio and /dev/vcio_gencmd, as readings.
@@ -192,9 +194,9 @@ impl Firmware {
         if firmware.property.is_some() {
             firmware.items = property_items();
             firmware.first_read(now);
-            if !firmware.items.iter().any(|i| i.answered) {
-                // Opened but answers nothing (a replay without answers, a device that
-                // refuses every tag): not a source.
+            if !firmware.items.iter().any(|i| i.answered) && firmware.text.is_some() {
+                // Opened but answers nothing (a device that refuses every tag): the text
+                // commands instead. Without them, the tags are retried like any failure.
                 firmware.property = None;
                 firmware.items.clear();
             }
@@ -208,34 +210,35 @@ impl Firmware {
             read_at: None,
             retry: Retry::default(),
             rails: Vec::new(),
+            answered: false,
         });
         firmware.refresh_pmic(now);
-        if firmware.pmic.as_ref().is_some_and(|p| p.rails.is_empty()) {
+        // No PMIC: "Command not registered" (or no client). A call that failed is retried.
+        if firmware
+            .pmic
+            .as_ref()
+            .is_some_and(|p| !p.answered && p.retry.failures == 0)
+        {
             firmware.pmic = None;
-        }
-        if !firmware.items.iter().any(|i| i.answered) {
-            firmware.items.clear();
-            if firmware.pmic.is_none() {
-                firmware.property = None;
-                firmware.text = None;
-            }
         }
         firmware
     }
 
-    /// A firmware interface answered at start.
+    /// The firmware has answered (at start, or a retry since).
     pub fn available(&self) -> bool {
-        !self.items.is_empty() || self.pmic.is_some()
+        self.items.iter().any(|i| i.answered) || self.has_pmic()
     }
 
-    /// The interface used for values other than the PMIC: tags or text, or none.
+    /// Values come from property tags (/dev/vcio answers).
     pub fn uses_property_tags(&self) -> bool {
-        self.property.is_some() && !self.items.is_empty()
+        self.items
+            .iter()
+            .any(|i| i.answered && matches!(i.via(), Via::Tag(_)))
     }
 
     /// How many values have answered at least once (grows when a retried value answers).
     pub fn answered(&self) -> usize {
-        self.items.iter().filter(|i| i.answered).count()
+        self.items.iter().filter(|i| i.answered).count() + usize::from(self.has_pmic())
     }
 
     pub fn errors(&self) -> &ErrorCounts {
@@ -250,8 +253,9 @@ impl Firmware {
             .map(Item::via)
     }
 
+    /// The PMIC answered with rails (at start or on a retry since).
     pub fn has_pmic(&self) -> bool {
-        self.pmic.is_some()
+        self.pmic.as_ref().is_some_and(|p| p.answered)
     }
 
     /// The PMIC rails of the last read (empty when it failed).
@@ -350,17 +354,21 @@ impl Firmware {
         if pmic.read_at.is_some_and(|at| now < at + pmic.interval) || !pmic.retry.due(now) {
             return;
         }
-        pmic.read_at = Some(now);
         let Some(client) = self.text.as_mut().or(self.property.as_mut()) else {
+            pmic.read_at = Some(now);
             return;
         };
         match gencmd::call(client, "pmic_read_adc") {
             Ok(answer) => {
+                // The interval counts from a good read; a failed one is retried with backoff.
+                pmic.read_at = Some(now);
                 pmic.retry.succeeded();
                 pmic.rails = gencmd::parse_pmic(&answer);
+                pmic.answered |= !pmic.rails.is_empty();
             }
             Err(QueryError::Command(_)) if pmic.rails.is_empty() && pmic.retry.failures == 0 => {
                 // "Command not registered": no PMIC on this board; not an error.
+                pmic.read_at = Some(now);
                 pmic.rails.clear();
             }
             Err(_) => {
@@ -639,6 +647,19 @@ mod tests {
         assert_eq!(text_handles.gencmd_calls.load(Ordering::SeqCst), 2);
         let rail = &firmware.pmic_rails()[12];
         assert_eq!((rail.name.as_str(), rail.volts), ("EXT5V", Some(5.14158)));
+    }
+
+    #[test]
+    fn a_pmic_read_failing_at_start_is_retried() {
+        let (client, handles) = board("pi5/gencmd.replay", Tag::Gencmd.id(), true);
+        let start = Instant::now();
+        let mut firmware = Firmware::start(None, Some(client), Duration::from_secs(30), start);
+        assert!(!firmware.has_pmic());
+        handles.failing.store(0, Ordering::SeqCst);
+        firmware.read(start + Duration::from_secs(1));
+        assert!(firmware.has_pmic(), "answered on the retry");
+        assert_eq!(firmware.pmic_rails().len(), 14);
+        assert!(firmware.available());
     }
 
     #[test]
