@@ -178,7 +178,7 @@ impl Families {
             ),
             throttled_condition: out.family(
                 "rpi_throttled_condition",
-                "1 when a throttling condition is active now or has occurred since boot.",
+                "1 when a throttling condition is active now, or has occurred since boot (as seen by the agent).",
                 gauge,
                 &["condition", "when"],
             ),
@@ -238,7 +238,7 @@ impl Families {
             ),
             mailbox_available: out.family(
                 "rpi_mailbox_available",
-                "1 when the firmware mailbox (/dev/vcio) answers, 0 when values come from sysfs.",
+                "1 when the firmware answers (/dev/vcio or /dev/vcio_gencmd), 0 when values come from sysfs.",
                 gauge,
                 &[],
             ),
