@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use pimetrics::agent::Agent;
+use pimetrics::agent::build_scraper;
 use pimetrics::config::Config;
 
 fn main() {
@@ -15,10 +15,13 @@ fn main() {
         node: Some("bench".into()),
         ..Config::default()
     };
-    let agent = Agent::new(&config);
+    let (mut scraper, _) = build_scraper(&config);
+    let mut text = String::new();
     let mut bytes = 0;
     for _ in 0..20 {
-        bytes = agent.scrape(|text| text.len());
+        text.clear();
+        scraper.scrape(&mut text);
+        bytes = text.len();
     }
     let rounds = std::env::var("SCRAPES")
         .ok()
@@ -27,7 +30,9 @@ fn main() {
     let mut times: Vec<Duration> = Vec::with_capacity(rounds as usize);
     for _ in 0..rounds {
         let started = Instant::now();
-        agent.scrape(|text| std::hint::black_box(text.len()));
+        text.clear();
+        scraper.scrape(&mut text);
+        std::hint::black_box(text.len());
         times.push(started.elapsed());
     }
     times.sort();
@@ -35,5 +40,8 @@ fn main() {
     let median = times[times.len() / 2];
     let p99 = times[(times.len() * 99 / 100).min(times.len() - 1)];
     println!("scrape: {rounds} rounds, {bytes} bytes of exposition; mean {mean:?}, median {median:?}, p99 {p99:?}");
-    println!("collectors: {}", agent.active_collectors().join(", "));
+    println!(
+        "collectors: {}",
+        scraper.active_names().collect::<Vec<_>>().join(", ")
+    );
 }

@@ -101,6 +101,22 @@ const VALUE_FLAGS: &[(&str, Apply)] = &[
             .ok_or_else(|| format!("invalid level {v:?} (error, warn, info, debug)"))?;
         Ok(())
     }),
+    ("--web.config.file", |c, v| {
+        c.web.config_file = (!v.is_empty()).then(|| v.into());
+        Ok(())
+    }),
+    ("--web.max-requests", |c, v| {
+        c.web.max_requests = v.parse().map_err(|_| format!("not a number: {v:?}"))?;
+        Ok(())
+    }),
+    ("--web.systemd-socket", |c, v| {
+        c.web.systemd_socket = match v {
+            "true" => true,
+            "false" => false,
+            _ => return Err(format!("want true or false, got {v:?}")),
+        };
+        Ok(())
+    }),
     ("--node", |c, v| {
         c.node = Some(v.to_string());
         Ok(())
@@ -159,6 +175,11 @@ impl Cli {
                 "--check-config" => cli.action = Action::CheckConfig(value(&mut args)?.into()),
                 "--config" | "--config.file" => cli.config_file = Some(value(&mut args)?.into()),
                 "--collector.disable-defaults" => cli.disable_defaults = true,
+                // A switch (as node_exporter's), also taking =true / =false.
+                "--web.systemd-socket" => cli.settings.push((
+                    "--web.systemd-socket",
+                    inline_value.clone().unwrap_or_else(|| "true".into()),
+                )),
                 _ => {
                     if let Some((flag, _)) = VALUE_FLAGS.iter().find(|(flag, _)| *flag == name) {
                         cli.settings.push((flag, value(&mut args)?));

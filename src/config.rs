@@ -32,6 +32,8 @@ pub struct Config {
     pub pi: PiConfig,
     /// Pushgateway push (docs/push.md); off unless `push.url` is set.
     pub push: crate::push::PushConfig,
+    /// The HTTP endpoint: TLS and auth file, socket activation, limits.
+    pub web: WebSettings,
 }
 
 impl Default for Config {
@@ -48,9 +50,61 @@ impl Default for Config {
             textfile: TextfileConfig::default(),
             pi: PiConfig::default(),
             push: crate::push::PushConfig::default(),
+            web: WebSettings::default(),
         }
     }
 }
+
+/// The HTTP endpoint's settings. The limits bound what one client can hold: memory (header
+/// size and count, no request body is ever buffered), time (header read, answer write, TLS
+/// handshake), and how many connections and scrapes run at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSettings {
+    /// node_exporter's web config file (exporter-toolkit YAML: `tls_server_config`,
+    /// `basic_auth_users`, `http_server_config.headers`); re-read on SIGHUP. Default: none,
+    /// plain HTTP without auth. Flag: `--web.config.file`.
+    pub config_file: Option<PathBuf>,
+    /// Take the listening socket from systemd socket activation (a `.socket` unit) instead of
+    /// `listen_address`. Flag: `--web.systemd-socket`.
+    pub systemd_socket: bool,
+    /// Scrapes served at once; more are answered 503 at once (node_exporter's
+    /// `--web.max-requests`, same default). 0: no limit.
+    pub max_requests: usize,
+    /// Open connections; more are accepted and closed at once (counted).
+    pub max_connections: usize,
+    /// Time for a client to send a whole request head, counted from the connection's start
+    /// or from the end of the previous answer: it is also the keep-alive idle limit, so it is
+    /// longer than a 15 s scrape interval.
+    pub header_read_timeout: Seconds,
+    /// Time for a client to take our whole answer.
+    pub write_timeout: Seconds,
+    /// Time for a TLS handshake.
+    pub tls_handshake_timeout: Seconds,
+    /// Longest a scrape waits for the collectors; shortened to Prometheus's own scrape
+    /// timeout when it sends `X-Prometheus-Scrape-Timeout-Seconds`. Over it: 503.
+    pub collect_timeout: Seconds,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            config_file: None,
+            systemd_socket: false,
+            max_requests: 40,
+            max_connections: 128,
+            header_read_timeout: Seconds(Duration::from_secs(20)),
+            write_timeout: Seconds(Duration::from_secs(30)),
+            tls_handshake_timeout: Seconds(Duration::from_secs(10)),
+            collect_timeout: Seconds(Duration::from_secs(30)),
+        }
+    }
+}
+
+/// Longest duration any setting accepts: a day (intervals); timeouts are bounded lower.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
+/// Longest timeout any setting accepts.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -237,15 +291,17 @@ impl Seconds {
             let unit_len = rest
                 .find(|c: char| c.is_ascii_digit())
                 .unwrap_or(rest.len());
+            let too_long = || format!("duration {text:?} is too long");
+            let seconds = |factor: u64| number.checked_mul(factor).ok_or_else(too_long);
             let unit = match &rest[..unit_len] {
                 "ms" => Duration::from_millis(number),
                 "s" => Duration::from_secs(number),
-                "m" => Duration::from_secs(number.saturating_mul(60)),
-                "h" => Duration::from_secs(number.saturating_mul(3600)),
-                "d" => Duration::from_secs(number.saturating_mul(86400)),
+                "m" => Duration::from_secs(seconds(60)?),
+                "h" => Duration::from_secs(seconds(3600)?),
+                "d" => Duration::from_secs(seconds(86400)?),
                 _ => return Err(bad()),
             };
-            total = total.saturating_add(unit);
+            total = total.checked_add(unit).ok_or_else(too_long)?;
             rest = &rest[unit_len..];
         }
         Ok(Seconds(total))
@@ -392,6 +448,57 @@ impl Config {
             ));
         }
         self.push.validate().map_err(ConfigError::value)?;
+        for (key, value, max) in [
+            (
+                "filesystem.mount_timeout",
+                self.filesystem.mount_timeout,
+                MAX_TIMEOUT,
+            ),
+            ("pi.pmic_interval", self.pi.pmic_interval, MAX_INTERVAL),
+            ("push.interval", self.push.interval, MAX_INTERVAL),
+            ("push.timeout", self.push.timeout, MAX_TIMEOUT),
+            (
+                "push.fallback_after",
+                self.push.fallback_after,
+                MAX_INTERVAL,
+            ),
+            (
+                "web.header_read_timeout",
+                self.web.header_read_timeout,
+                MAX_TIMEOUT,
+            ),
+            ("web.write_timeout", self.web.write_timeout, MAX_TIMEOUT),
+            (
+                "web.tls_handshake_timeout",
+                self.web.tls_handshake_timeout,
+                MAX_TIMEOUT,
+            ),
+            ("web.collect_timeout", self.web.collect_timeout, MAX_TIMEOUT),
+        ] {
+            if value.0 > max {
+                return Err(ConfigError::value(format!(
+                    "{key}: {value} is longer than the most allowed, {}",
+                    Seconds(max)
+                )));
+            }
+        }
+        for (key, value) in [
+            ("web.header_read_timeout", self.web.header_read_timeout),
+            ("web.write_timeout", self.web.write_timeout),
+            ("web.tls_handshake_timeout", self.web.tls_handshake_timeout),
+            ("web.collect_timeout", self.web.collect_timeout),
+        ] {
+            if value.0 < Duration::from_millis(100) {
+                return Err(ConfigError::value(format!(
+                    "{key}: {value} is too short (at least 100ms)"
+                )));
+            }
+        }
+        if self.web.max_connections == 0 {
+            return Err(ConfigError::value(
+                "web.max_connections: must be at least 1".into(),
+            ));
+        }
         for name in self.collectors.keys() {
             if crate::collector::spec(name).is_none() {
                 let known: Vec<_> = crate::collector::COLLECTORS

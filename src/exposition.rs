@@ -1,9 +1,14 @@
-//! The scrape buffer: metric families registered once, samples written straight into per-family
-//! text buffers that keep their capacity across scrapes, rendered as Prometheus text format 0.0.4.
+//! The scrape buffer and the one structured result every output reads: metric families
+//! registered once, samples written straight into per-family buffers that keep their capacity
+//! across scrapes.
 //!
 //! Collectors register their families when they are built and keep the returned `FamilyId`; a
-//! scrape then writes one line per sample without allocating. Every series carries the `node`
-//! label, rendered once at start-up.
+//! scrape then appends one entry per sample without allocating: the label pairs go, escaped as
+//! the text format wants them (`,cpu="0",mode="idle"`), into one string per family, and the
+//! sample keeps where its labels end and its value. Outputs read the same structure: the pull
+//! endpoint renders text format 0.0.4 (`render`), push renders it without the families the
+//! gateway owns (`render_filtered`), remote write walks the samples with their label pairs
+//! unescaped (`for_each_sample`). Every series carries the `node` label, escaped once.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -31,9 +36,48 @@ impl Kind {
     }
 }
 
+/// The part a sample's name adds to its family's name (histograms and summaries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suffix {
+    None,
+    Bucket,
+    Sum,
+    Count,
+}
+
+impl Suffix {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Suffix::None => "",
+            Suffix::Bucket => "_bucket",
+            Suffix::Sum => "_sum",
+            Suffix::Count => "_count",
+        }
+    }
+
+    /// The suffix named by `text` ("", "_bucket", "_sum", "_count").
+    pub fn from_name(text: &str) -> Option<Suffix> {
+        match text {
+            "" => Some(Suffix::None),
+            "_bucket" => Some(Suffix::Bucket),
+            "_sum" => Some(Suffix::Sum),
+            "_count" => Some(Suffix::Count),
+            _ => None,
+        }
+    }
+}
+
 /// Handle to a registered family; cheap to copy, valid for the `Exposition` that issued it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FamilyId(usize);
+
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    suffix: Suffix,
+    /// End of this sample's label text in `Family::labels` (it starts where the previous ends).
+    labels_end: u32,
+    value: f64,
+}
 
 #[derive(Debug)]
 struct Family {
@@ -41,14 +85,16 @@ struct Family {
     help: String,
     kind: Kind,
     label_names: Vec<String>,
-    /// Rendered sample lines of the current scrape.
-    samples: String,
+    /// Escaped label pairs of every sample of the current scrape, each `,name="value"`.
+    labels: String,
+    samples: Vec<Sample>,
 }
 
 #[derive(Debug)]
 pub struct Exposition {
     families: Vec<Family>,
     by_name: HashMap<String, usize>,
+    node: String,
     /// `node="..."`, escaped once.
     node_label: String,
 }
@@ -68,6 +114,71 @@ impl std::fmt::Display for FamilyConflict {
     }
 }
 
+/// One sample as an output reads it.
+pub struct SampleRef<'a> {
+    pub family: &'a str,
+    pub kind: Kind,
+    pub suffix: Suffix,
+    /// Escaped label pairs without the node label, each `,name="value"`.
+    escaped_labels: &'a str,
+    pub value: f64,
+}
+
+impl<'a> SampleRef<'a> {
+    /// The label pairs without `node`; values still escaped (see `unescape_into`).
+    pub fn labels(&self) -> LabelPairs<'a> {
+        LabelPairs {
+            rest: self.escaped_labels,
+        }
+    }
+}
+
+/// Iterator over `,name="value"` pairs as `exposition` wrote them; yields the name and the
+/// still-escaped value (`unescape_into` turns it back).
+pub struct LabelPairs<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for LabelPairs<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        let text = self.rest.strip_prefix(',')?;
+        let eq = text.find("=\"")?;
+        let name = &text[..eq];
+        let value_start = eq + 2;
+        let bytes = text.as_bytes();
+        let mut i = value_start;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => i += 2,
+                b'"' => break,
+                _ => i += 1,
+            }
+        }
+        let end = i.min(bytes.len());
+        let value = &text[value_start..end];
+        self.rest = text.get(end + 1..).unwrap_or("");
+        Some((name, value))
+    }
+}
+
+/// Appends the label value `escaped` (as written by `escape_label_value`) unescaped to `out`.
+pub fn unescape_into(escaped: &str, out: &mut String) {
+    let mut chars = escaped.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+}
+
 impl Exposition {
     pub fn new(node: &str) -> Self {
         let mut node_label = String::from("node=\"");
@@ -76,8 +187,14 @@ impl Exposition {
         Exposition {
             families: Vec::new(),
             by_name: HashMap::new(),
+            node: node.to_string(),
             node_label,
         }
+    }
+
+    /// The value of the `node` label every series carries.
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     /// Registers a family, or returns the existing one when name, type and labels agree.
@@ -120,7 +237,8 @@ impl Exposition {
             help: help.to_string(),
             kind,
             label_names: label_names.iter().map(|l| l.to_string()).collect(),
-            samples: String::new(),
+            labels: String::new(),
+            samples: Vec::new(),
         });
         self.by_name.insert(name.to_string(), index);
         Ok(FamilyId(index))
@@ -148,6 +266,7 @@ impl Exposition {
     /// Starts a new scrape: drops the previous samples, keeps the buffers.
     pub fn clear(&mut self) {
         for family in &mut self.families {
+            family.labels.clear();
             family.samples.clear();
         }
     }
@@ -155,20 +274,10 @@ impl Exposition {
     /// Writes one sample with the family's label names, `values` in the same order.
     pub fn sample(&mut self, id: FamilyId, values: &[&str], value: f64) {
         let family = &mut self.families[id.0];
-        let line = &mut family.samples;
-        line.push_str(&family.name);
-        line.push('{');
-        line.push_str(&self.node_label);
         for (name, label_value) in family.label_names.iter().zip(values) {
-            line.push(',');
-            line.push_str(name);
-            line.push_str("=\"");
-            escape_label_value(label_value, line);
-            line.push('"');
+            push_pair(&mut family.labels, name, label_value);
         }
-        line.push_str("} ");
-        write_value(value, line);
-        line.push('\n');
+        family.push(Suffix::None, value);
     }
 
     /// Writes one sample whose label names vary per series (textfile input).
@@ -177,7 +286,8 @@ impl Exposition {
     }
 
     /// Like `sample_with_labels`, for the `_bucket`, `_sum` and `_count` series of histograms
-    /// and summaries: the sample is named `<family><suffix>`.
+    /// and summaries: the sample is named `<family><suffix>`. An unknown suffix is a bug of the
+    /// caller; such a sample is dropped.
     pub fn sample_with_suffix(
         &mut self,
         id: FamilyId,
@@ -185,31 +295,28 @@ impl Exposition {
         labels: &[(&str, &str)],
         value: f64,
     ) {
+        let Some(suffix) = Suffix::from_name(suffix) else {
+            return;
+        };
         let family = &mut self.families[id.0];
-        let line = &mut family.samples;
-        line.push_str(&family.name);
-        line.push_str(suffix);
-        line.push('{');
-        line.push_str(&self.node_label);
         for (name, label_value) in labels {
             if *name == "node" {
                 continue; // the agent's own node label wins
             }
-            line.push(',');
-            line.push_str(name);
-            line.push_str("=\"");
-            escape_label_value(label_value, line);
-            line.push('"');
+            push_pair(&mut family.labels, name, label_value);
         }
-        line.push_str("} ");
-        write_value(value, line);
-        line.push('\n');
+        family.push(suffix, value);
     }
 
     /// Text format 0.0.4: HELP and TYPE once per family with samples, then its samples.
     pub fn render(&self, out: &mut String) {
+        self.render_filtered(out, |_| true);
+    }
+
+    /// Like `render`, for the families whose name `keep` accepts.
+    pub fn render_filtered(&self, out: &mut String, keep: impl Fn(&str) -> bool) {
         for family in &self.families {
-            if family.samples.is_empty() {
+            if family.samples.is_empty() || !keep(&family.name) {
                 continue;
             }
             out.push_str("# HELP ");
@@ -221,7 +328,37 @@ impl Exposition {
             out.push(' ');
             out.push_str(family.kind.as_str());
             out.push('\n');
-            out.push_str(&family.samples);
+            let mut start = 0;
+            for sample in &family.samples {
+                let end = sample.labels_end as usize;
+                out.push_str(&family.name);
+                out.push_str(sample.suffix.as_str());
+                out.push('{');
+                out.push_str(&self.node_label);
+                out.push_str(&family.labels[start..end]);
+                out.push_str("} ");
+                write_value(sample.value, out);
+                out.push('\n');
+                start = end;
+            }
+        }
+    }
+
+    /// Calls `visit` for every sample of the current scrape, family by family.
+    pub fn for_each_sample(&self, mut visit: impl FnMut(&SampleRef)) {
+        for family in &self.families {
+            let mut start = 0;
+            for sample in &family.samples {
+                let end = sample.labels_end as usize;
+                visit(&SampleRef {
+                    family: &family.name,
+                    kind: family.kind,
+                    suffix: sample.suffix,
+                    escaped_labels: &family.labels[start..end],
+                    value: sample.value,
+                });
+                start = end;
+            }
         }
     }
 
@@ -232,6 +369,31 @@ impl Exposition {
             .filter(|f| !f.samples.is_empty())
             .map(|f| f.name.as_str())
     }
+
+    /// Number of samples in this scrape.
+    pub fn sample_count(&self) -> usize {
+        self.families.iter().map(|f| f.samples.len()).sum()
+    }
+}
+
+impl Family {
+    fn push(&mut self, suffix: Suffix, value: f64) {
+        // Label text of one scrape stays far below 4 GiB (the textfile input is capped).
+        let labels_end = u32::try_from(self.labels.len()).unwrap_or(u32::MAX);
+        self.samples.push(Sample {
+            suffix,
+            labels_end,
+            value,
+        });
+    }
+}
+
+fn push_pair(out: &mut String, name: &str, value: &str) {
+    out.push(',');
+    out.push_str(name);
+    out.push_str("=\"");
+    escape_label_value(value, out);
+    out.push('"');
 }
 
 pub fn escape_label_value(value: &str, out: &mut String) {
@@ -363,5 +525,51 @@ mod tests {
         assert!(!is_valid_metric_name("a-b"));
         assert!(is_valid_label_name("_x1"));
         assert!(!is_valid_label_name("a:b"));
+    }
+
+    #[test]
+    fn outputs_read_samples_with_their_labels() {
+        let mut exp = Exposition::new("pi");
+        let cpu = exp.family("c", "C.", Kind::Counter, &["cpu", "mode"]);
+        let text = exp.family("h", "H.", Kind::Histogram, &[]);
+        exp.sample(cpu, &["0", "a\"b\nc"], 2.5);
+        exp.sample_with_suffix(text, "_bucket", &[("le", "+Inf"), ("node", "x")], 3.0);
+        exp.sample_with_suffix(text, "_odd", &[], 3.0);
+        let mut seen = Vec::new();
+        exp.for_each_sample(|s| {
+            let mut labels = Vec::new();
+            for (name, value) in s.labels() {
+                let mut plain = String::new();
+                unescape_into(value, &mut plain);
+                labels.push((name.to_string(), plain));
+            }
+            seen.push((s.family.to_string(), s.suffix, labels, s.value));
+        });
+        assert_eq!(
+            seen,
+            vec![
+                (
+                    "c".to_string(),
+                    Suffix::None,
+                    vec![
+                        ("cpu".to_string(), "0".to_string()),
+                        ("mode".to_string(), "a\"b\nc".to_string())
+                    ],
+                    2.5
+                ),
+                (
+                    "h".to_string(),
+                    Suffix::Bucket,
+                    vec![("le".to_string(), "+Inf".to_string())],
+                    3.0
+                ),
+            ]
+        );
+        let mut out = String::new();
+        exp.render_filtered(&mut out, |name| name != "c");
+        assert_eq!(
+            out,
+            "# HELP h H.\n# TYPE h histogram\nh_bucket{node=\"pi\",le=\"+Inf\"} 3\n"
+        );
     }
 }

@@ -1,8 +1,27 @@
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use pimetrics::agent::Agent;
 use pimetrics::cli::{self, Action, Cli};
 use pimetrics::config::Config;
+
+/// The config file (if any) with the command-line flags over it; read again on SIGHUP.
+struct FileAndFlags {
+    file: Option<PathBuf>,
+    cli: Cli,
+}
+
+impl pimetrics::ConfigSource for FileAndFlags {
+    fn load(&self) -> Result<Config, String> {
+        let mut config = match &self.file {
+            Some(path) => Config::load(path).map_err(|err| err.to_string())?,
+            None => Config::default(),
+        };
+        self.cli.apply(&mut config)?;
+        Ok(config)
+    }
+}
 
 fn main() -> ExitCode {
     let cli = match Cli::parse(std::env::args().skip(1)) {
@@ -29,16 +48,14 @@ fn main() -> ExitCode {
         }
         _ => {}
     }
-    let mut config = match &cli.config_file {
-        Some(path) => match Config::load(path) {
-            Ok(config) => config,
-            Err(err) => return fail(&err.to_string()),
-        },
-        None => Config::default(),
+    let source = FileAndFlags {
+        file: cli.config_file.clone(),
+        cli: cli.clone(),
     };
-    if let Err(err) = cli.apply(&mut config) {
-        return fail(&err);
-    }
+    let config = match pimetrics::ConfigSource::load(&source) {
+        Ok(config) => config,
+        Err(err) => return fail(&err),
+    };
     pimetrics::logging::init(config.log_level.to_filter());
     match cli.action {
         Action::PrintConfig => {
@@ -46,11 +63,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Action::Once => {
-            let agent = Agent::new(&config);
-            agent.scrape(|text| print!("{text}"));
+            print!("{}", Agent::once(&config));
             ExitCode::SUCCESS
         }
-        _ => match pimetrics::run(&config) {
+        _ => match pimetrics::run(Arc::new(source), config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => fail(&err),
         },

@@ -51,16 +51,47 @@ impl Roots {
     }
 }
 
+/// Opens a file to read only if it is a regular file. The open itself never waits: a FIFO
+/// (or a device) put where a /proc, /sys or text file was expected would block an ordinary
+/// open until a writer shows up, and with it the whole collection. With O_NONBLOCK the open
+/// returns at once and fstat tells what it is; regular files ignore O_NONBLOCK when read.
+/// (procfs and sysfs attributes are regular files.)
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let file_type = file.metadata()?.file_type();
+    if file_type.is_file() {
+        return Ok(file);
+    }
+    let what = if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{what}, not read"),
+    ))
+}
+
 /// Reads a whole file into `buf`, reusing its capacity (scrapes read the same files every time).
 pub fn read_into(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
     buf.clear();
-    File::open(path)?.read_to_end(buf)?;
+    open_regular(path)?.read_to_end(buf)?;
     Ok(())
 }
 
 /// Reads a small sysfs attribute and trims the trailing newline.
 pub fn read_trimmed(path: &Path) -> io::Result<String> {
-    let text = std::fs::read_to_string(path)?;
+    let mut text = String::new();
+    open_regular(path)?.read_to_string(&mut text)?;
     Ok(text.trim_end_matches(['\n', '\0', ' ']).to_string())
 }
 
@@ -73,4 +104,18 @@ pub fn read_i64(path: &Path) -> io::Result<i64> {
             format!("{}: not an integer: {text:?}", path.display()),
         )
     })
+}
+
+/// `std::fs::read` for files under the roots: only regular files, never a blocking open.
+pub fn read(path: &Path) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    read_into(path, &mut buf)?;
+    Ok(buf)
+}
+
+/// `std::fs::read_to_string` for files under the roots (see `open_regular`).
+pub fn read_to_string(path: &Path) -> io::Result<String> {
+    let mut text = String::new();
+    open_regular(path)?.read_to_string(&mut text)?;
+    Ok(text)
 }

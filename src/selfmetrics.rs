@@ -1,66 +1,392 @@
-//! The agent's own metrics: build info, HTTP requests, process_* (prometheus crate registry).
+//! The agent's own metrics, written into the same scrape buffer as every collector's: build
+//! info, the HTTP endpoint's counters, `process_*`, and what each output (push, remote write)
+//! reports about itself. Counters are atomics updated where things happen; a `SelfReport`
+//! writes them at the end of every collection.
 
-use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
 
-use prometheus::{IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use crate::exposition::{Exposition, Kind};
 
-pub struct AgentMetrics {
-    registry: Registry,
-    pub http_requests: IntCounterVec,
+/// Something that writes the agent's own metrics at the end of a collection.
+pub trait SelfReport: Send + Sync {
+    fn write(&self, out: &mut Exposition);
 }
 
-impl AgentMetrics {
-    pub fn new(node: &str) -> AgentMetrics {
-        let labels = HashMap::from([("node".to_string(), node.to_string())]);
-        // new_custom fails only for an empty prefix, which is not given.
-        let registry = Registry::new_custom(None, Some(labels)).unwrap_or_default();
-        let build_info = IntGauge::with_opts(
-            Opts::new(
-                "pimetrics_build_info",
-                "A metric with a constant '1' value labeled by version and target of pimetrics.",
-            )
-            .const_label("version", env!("CARGO_PKG_VERSION"))
-            .const_label("arch", std::env::consts::ARCH)
-            .const_label("os", std::env::consts::OS),
-        )
-        .expect("static metric options are valid");
-        build_info.set(1);
-        let http_requests = IntCounterVec::new(
-            Opts::new(
-                "pimetrics_http_requests_total",
-                "HTTP requests served, by path and status code.",
-            ),
+/// The reports of the running agent; outputs add theirs when they start.
+#[derive(Default)]
+pub struct SelfReports {
+    reports: Mutex<Vec<std::sync::Arc<dyn SelfReport>>>,
+}
+
+impl SelfReports {
+    pub fn add(&self, report: std::sync::Arc<dyn SelfReport>) {
+        self.reports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(report);
+    }
+
+    /// Removes a report (an output stopped, e.g. push turned off by a reload).
+    pub fn remove(&self, report: &std::sync::Arc<dyn SelfReport>) {
+        self.reports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|r| !std::sync::Arc::ptr_eq(r, report));
+    }
+
+    pub fn write_all(&self, out: &mut Exposition) {
+        let reports = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        for report in reports.iter() {
+            report.write(out);
+        }
+    }
+}
+
+/// `pimetrics_build_info`.
+pub struct BuildInfo;
+
+impl SelfReport for BuildInfo {
+    fn write(&self, out: &mut Exposition) {
+        let id = out.family(
+            "pimetrics_build_info",
+            "A metric with a constant '1' value labeled by version and target of pimetrics.",
+            Kind::Gauge,
+            &["version", "arch", "os"],
+        );
+        out.sample(
+            id,
+            &[
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::ARCH,
+                std::env::consts::OS,
+            ],
+            1.0,
+        );
+    }
+}
+
+/// Paths counted by name in `pimetrics_http_requests_total`; anything else counts as "other"
+/// so a port scanner cannot grow the series set.
+pub const ROUTES: [&str; 4] = ["/metrics", "/", "/-/healthy", "other"];
+/// Status codes the endpoint answers with.
+pub const CODES: [u16; 8] = [200, 304, 400, 401, 404, 405, 500, 503];
+const CODE_LABELS: [&str; 8] = ["200", "304", "400", "401", "404", "405", "500", "503"];
+/// Why a connection ended badly (`pimetrics_http_connection_errors_total{reason}`).
+pub const CONNECTION_ERRORS: [&str; 6] = [
+    "header_timeout",
+    "header_too_large",
+    "bad_request",
+    "tls_handshake",
+    "write_timeout",
+    "io",
+];
+/// Why accept() failed (`pimetrics_http_accept_errors_total{error}`).
+pub const ACCEPT_ERRORS: [&str; 3] = ["emfile", "enfile", "other"];
+
+/// The endpoint's counters.
+#[derive(Default)]
+pub struct HttpStats {
+    requests: [[AtomicU64; CODES.len()]; ROUTES.len()],
+    connection_errors: [AtomicU64; CONNECTION_ERRORS.len()],
+    accept_errors: [AtomicU64; ACCEPT_ERRORS.len()],
+    connections_accepted: AtomicU64,
+    connections_rejected: AtomicU64,
+    connections_open: AtomicI64,
+    collections_shared: AtomicU64,
+}
+
+impl HttpStats {
+    pub fn request(&self, path: &str, code: u16) {
+        let route = ROUTES.iter().position(|r| *r == path).unwrap_or(3);
+        let code = CODES.iter().position(|c| *c == code).unwrap_or(6);
+        self.requests[route][code].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_error(&self, reason: &str) {
+        if let Some(i) = CONNECTION_ERRORS.iter().position(|r| *r == reason) {
+            self.connection_errors[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn accept_error(&self, error: &str) {
+        let i = ACCEPT_ERRORS.iter().position(|r| *r == error).unwrap_or(2);
+        self.accept_errors[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_opened(&self) {
+        self.connections_accepted.fetch_add(1, Ordering::Relaxed);
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_closed(&self) {
+        self.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn open_connections(&self) -> i64 {
+        self.connections_open.load(Ordering::Relaxed)
+    }
+
+    pub fn connection_rejected(&self) {
+        self.connections_rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn collection_shared(&self) {
+        self.collections_shared.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl SelfReport for HttpStats {
+    fn write(&self, out: &mut Exposition) {
+        let requests = out.family(
+            "pimetrics_http_requests_total",
+            "HTTP requests served, by path and status code.",
+            Kind::Counter,
             &["path", "code"],
-        )
-        .expect("static metric options are valid");
-        for collector in [
-            Box::new(build_info) as Box<dyn prometheus::core::Collector>,
-            Box::new(http_requests.clone()),
-        ] {
-            if let Err(err) = registry.register(collector) {
-                log::error!("cannot register an agent metric: {err}");
+        );
+        for (route, counts) in ROUTES.iter().zip(&self.requests) {
+            for (code, count) in CODE_LABELS.iter().zip(counts) {
+                let count = count.load(Ordering::Relaxed);
+                // /metrics 200 always, so rate() works from the first scrape.
+                if count > 0 || (*route == "/metrics" && *code == "200") {
+                    out.sample(requests, &[route, code], count as f64);
+                }
             }
         }
-        #[cfg(target_os = "linux")]
-        if let Err(err) = registry.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        )) {
-            log::error!("cannot register process metrics: {err}");
+        let errors = out.family(
+            "pimetrics_http_connection_errors_total",
+            "HTTP connections ended by an error, by reason.",
+            Kind::Counter,
+            &["reason"],
+        );
+        for (reason, count) in CONNECTION_ERRORS.iter().zip(&self.connection_errors) {
+            out.sample(errors, &[reason], count.load(Ordering::Relaxed) as f64);
         }
-        AgentMetrics {
-            registry,
-            http_requests,
+        let accept = out.family(
+            "pimetrics_http_accept_errors_total",
+            "Failed accept() calls on the listening socket, by error (the endpoint backs off and goes on).",
+            Kind::Counter,
+            &["error"],
+        );
+        for (error, count) in ACCEPT_ERRORS.iter().zip(&self.accept_errors) {
+            out.sample(accept, &[error], count.load(Ordering::Relaxed) as f64);
+        }
+        for (name, help, value) in [
+            (
+                "pimetrics_http_connections_accepted_total",
+                "HTTP connections accepted.",
+                self.connections_accepted.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "pimetrics_http_connections_rejected_total",
+                "HTTP connections closed at once because the open connection limit was reached.",
+                self.connections_rejected.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "pimetrics_http_shared_collections_total",
+                "Scrapes answered from a collection another scrape started at the same time.",
+                self.collections_shared.load(Ordering::Relaxed) as f64,
+            ),
+        ] {
+            let id = out.family(name, help, Kind::Counter, &[]);
+            out.sample(id, &[], value);
+        }
+        let open = out.family(
+            "pimetrics_http_open_connections",
+            "HTTP connections open now.",
+            Kind::Gauge,
+            &[],
+        );
+        out.sample(open, &[], self.open_connections() as f64);
+    }
+}
+
+/// `process_*` for the agent itself, as client_golang's process collector names them. These
+/// read the real /proc/self, not the configured procfs root: they describe this process, not
+/// the host (under a container's /host/proc, `self` would still be us, or nothing).
+pub struct ProcessReport {
+    ticks_per_second: f64,
+    page_size: f64,
+    boot_time: Option<f64>,
+}
+
+impl Default for ProcessReport {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ProcessReport {
+    pub fn new() -> ProcessReport {
+        // SAFETY: sysconf has no preconditions.
+        let (ticks, page) = unsafe {
+            (
+                libc::sysconf(libc::_SC_CLK_TCK),
+                libc::sysconf(libc::_SC_PAGESIZE),
+            )
+        };
+        let boot_time = std::fs::read("/proc/stat")
+            .ok()
+            .and_then(|bytes| parse_boot_time(&bytes));
+        ProcessReport {
+            ticks_per_second: if ticks > 0 { ticks as f64 } else { 100.0 },
+            page_size: if page > 0 { page as f64 } else { 4096.0 },
+            boot_time,
         }
     }
+}
 
-    pub fn registry(&self) -> &Registry {
-        &self.registry
+/// What /proc/self/stat says about us.
+#[derive(Debug, PartialEq)]
+pub struct SelfStat {
+    pub cpu_ticks: u64,
+    pub threads: u64,
+    pub start_ticks: u64,
+    pub virtual_bytes: u64,
+    pub resident_pages: u64,
+}
+
+/// Parses /proc/PID/stat: the fields after the command name in parentheses (which may hold
+/// spaces and parentheses itself, so the last ')' ends it).
+pub fn parse_self_stat(bytes: &[u8]) -> Option<SelfStat> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+    // fields[0] is field 3 (state); utime is field 14, stime 15, num_threads 20,
+    // starttime 22, vsize 23, rss 24.
+    let field = |n: usize| -> Option<u64> { fields.get(n - 3)?.parse().ok() };
+    Some(SelfStat {
+        cpu_ticks: field(14)?.saturating_add(field(15)?),
+        threads: field(20)?,
+        start_ticks: field(22)?,
+        virtual_bytes: field(23)?,
+        resident_pages: field(24)?,
+    })
+}
+
+/// `btime` of /proc/stat: the boot time in seconds since the epoch.
+pub fn parse_boot_time(bytes: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|v| v as f64)
+}
+
+impl SelfReport for ProcessReport {
+    fn write(&self, out: &mut Exposition) {
+        let gauge = |out: &mut Exposition, name: &str, help: &str, kind: Kind, value: f64| {
+            let id = out.family(name, help, kind, &[]);
+            out.sample(id, &[], value);
+        };
+        if let Some(stat) = std::fs::read("/proc/self/stat")
+            .ok()
+            .and_then(|b| parse_self_stat(&b))
+        {
+            gauge(
+                out,
+                "process_cpu_seconds_total",
+                "Total user and system CPU time spent in seconds.",
+                Kind::Counter,
+                stat.cpu_ticks as f64 / self.ticks_per_second,
+            );
+            gauge(
+                out,
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes.",
+                Kind::Gauge,
+                stat.virtual_bytes as f64,
+            );
+            gauge(
+                out,
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                Kind::Gauge,
+                stat.resident_pages as f64 * self.page_size,
+            );
+            gauge(
+                out,
+                "process_threads",
+                "Number of OS threads in the process.",
+                Kind::Gauge,
+                stat.threads as f64,
+            );
+            if let Some(boot) = self.boot_time {
+                gauge(
+                    out,
+                    "process_start_time_seconds",
+                    "Start time of the process since unix epoch in seconds.",
+                    Kind::Gauge,
+                    boot + stat.start_ticks as f64 / self.ticks_per_second,
+                );
+            }
+        }
+        if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+            gauge(
+                out,
+                "process_open_fds",
+                "Number of open file descriptors.",
+                Kind::Gauge,
+                dir.count() as f64,
+            );
+        }
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit fills the struct it is given.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+            gauge(
+                out,
+                "process_max_fds",
+                "Maximum number of open file descriptors.",
+                Kind::Gauge,
+                limit.rlim_cur as f64,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_stat_parses_a_name_with_spaces_and_parentheses() {
+        let line = b"4242 (pi (metrics) x) S 1 4242 4242 0 -1 4194560 300 0 0 0 25 17 0 0 20 0 3 0 1234 9875456 1150 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
+        let stat = parse_self_stat(line).unwrap();
+        assert_eq!(
+            stat,
+            SelfStat {
+                cpu_ticks: 42,
+                threads: 3,
+                start_ticks: 1234,
+                virtual_bytes: 9875456,
+                resident_pages: 1150,
+            }
+        );
+        assert_eq!(parse_self_stat(b"1 (x) S 1 2"), None);
+        assert_eq!(parse_self_stat(b"\xff\xfe"), None);
+        assert_eq!(parse_boot_time(b"cpu 1 2\nbtime 1700000000\n"), Some(1.7e9));
     }
 
-    /// Appends the agent's metrics in text format to `out`, straight into the scrape buffer.
-    pub fn render(&self, out: &mut String) {
-        if let Err(err) = TextEncoder::new().encode_utf8(&self.registry.gather(), out) {
-            log::error!("cannot encode agent metrics: {err}");
-        }
+    #[test]
+    fn http_counters_land_in_the_scrape() {
+        let stats = HttpStats::default();
+        stats.request("/metrics", 200);
+        stats.request("/nope", 404);
+        stats.accept_error("emfile");
+        let mut out = Exposition::new("n");
+        stats.write(&mut out);
+        let mut text = String::new();
+        out.render(&mut text);
+        assert!(text.contains(
+            "pimetrics_http_requests_total{node=\"n\",path=\"/metrics\",code=\"200\"} 1\n"
+        ));
+        assert!(text
+            .contains("pimetrics_http_requests_total{node=\"n\",path=\"other\",code=\"404\"} 1\n"));
+        assert!(
+            text.contains("pimetrics_http_accept_errors_total{node=\"n\",error=\"emfile\"} 1\n")
+        );
     }
 }

@@ -185,3 +185,87 @@ fn prometheus_scrapes_the_agent() {
     );
     assert!(value_of(&scraped[0]) >= 10.0, "{scraped:?}");
 }
+
+/// Starts Debian's Prometheus with `scrape_configs` (YAML list items, indented by two) and
+/// waits until it is ready; returns it, its port and its directory.
+fn start_prometheus(scrape_configs: &str, interval: &str) -> (Proc, u16, tempfile::TempDir) {
+    let prometheus_bin = require("prometheus");
+    let dir = tempdir();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: {interval}\n  evaluation_interval: {interval}\n\
+             scrape_configs:\n{scrape_configs}"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let mut command = Command::new(prometheus_bin);
+    command
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--log.level=warn");
+    let prometheus = Proc::spawn("prometheus", &mut command);
+    wait_for_port(port, Duration::from_secs(30));
+    eventually(Duration::from_secs(30), || {
+        (http_get(port, "/-/ready").status == 200).then_some(())
+    })
+    .expect("Prometheus ready within 30 s");
+    (prometheus, port, dir)
+}
+
+/// Prometheus's own record of the scrapes of `job` over the last `window`: how many and the
+/// lowest `up`.
+fn scrape_record(port: u16, job: &str, window: &str) -> (f64, f64) {
+    let count = query(
+        port,
+        &format!("count_over_time(up{{job=\"{job}\"}}[{window}])"),
+    );
+    let min = query(
+        port,
+        &format!("min_over_time(up{{job=\"{job}\"}}[{window}])"),
+    );
+    (
+        count.first().map(value_of).unwrap_or(0.0),
+        min.first().map(value_of).unwrap_or(0.0),
+    )
+}
+
+/// A real interval: Prometheus scrapes every 15 s for 65 s, with idle gaps longer than the
+/// endpoint's header timeout (keep-alive connections are closed between scrapes and opened
+/// again); every scrape must succeed.
+#[test]
+fn prometheus_at_a_15_s_interval_for_65_s() {
+    if require_or_skip("prometheus", "15 s interval").is_none() {
+        return;
+    }
+    let dir = tempdir();
+    let config = dir.path().join("agent.ron");
+    // A header timeout below the interval, so every scrape meets a closed idle connection.
+    std::fs::write(&config, "(web: (header_read_timeout: \"10s\"))").unwrap();
+    let (agent, agent_port) = start_agent(&["--config", config.to_str().unwrap()]);
+    let (_prometheus, port, _pdir) = start_prometheus(
+        &format!(
+            "  - job_name: slow\n    scrape_timeout: 10s\n    static_configs:\n      - targets: ['127.0.0.1:{agent_port}']\n"
+        ),
+        "15s",
+    );
+    std::thread::sleep(Duration::from_secs(65));
+    let (count, min) = scrape_record(port, "slow", "70s");
+    assert!(count >= 4.0, "only {count} scrapes in 65 s");
+    assert_eq!(min, 1.0, "a scrape failed");
+    let exp = parse_exposition(&scrape(agent_port, "/metrics"));
+    let served = exp
+        .value(
+            "pimetrics_http_requests_total",
+            &[("path", "/metrics"), ("code", "200")],
+        )
+        .unwrap();
+    assert!(served >= count, "{served} answered, {count} scraped");
+    drop(agent);
+}

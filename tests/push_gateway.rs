@@ -473,18 +473,26 @@ fn basic_auth_over_tls() {
     eventually(WAIT, || (pushes(good_port, "success") >= 1.0).then_some(()))
         .expect("pushes over TLS with basic auth succeed");
     // Read back through the same TLS + auth.
-    let client = reqwest::blocking::Client::builder()
+    let client = reqwest::Client::builder()
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap())
         .build()
         .unwrap();
-    let text = client
-        .get(format!("https://127.0.0.1:{gw_port}/metrics"))
-        .basic_auth("pusher", Some("right horse battery"))
-        .send()
-        .unwrap()
-        .text()
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
         .unwrap();
+    let text = runtime.block_on(async {
+        client
+            .get(format!("https://127.0.0.1:{gw_port}/metrics"))
+            .basic_auth("pusher", Some("right horse battery"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
     let exp = parse_exposition(&text);
     assert!(exp
         .value(

@@ -30,7 +30,7 @@ const JUMP_BACK_SECONDS: f64 = 3.0;
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     let isolated_path = ctx.roots.sys("devices/system/cpu/isolated");
-    let isolated = match std::fs::read(&isolated_path) {
+    let isolated = match crate::roots::read(&isolated_path) {
         Ok(bytes) => match parse_cpu_list(&bytes) {
             Ok(cpus) => cpus.iter().map(u32::to_string).collect(),
             Err(err) => {

@@ -300,7 +300,7 @@ pub fn chip_label(dir: &Path) -> Option<String> {
 
 /// The human-readable chip name (`chip_name` label): the cleaned `name` file.
 pub fn chip_name(dir: &Path) -> Option<String> {
-    let raw = fs::read(dir.join("name")).ok()?;
+    let raw = crate::roots::read(&dir.join("name")).ok()?;
     let name = clean_name(&String::from_utf8_lossy(&raw));
     (!name.is_empty()).then_some(name)
 }
@@ -380,7 +380,7 @@ fn scan_chip(
         let has_plain = properties.contains_key("");
         for (property, (kind, path)) in &properties {
             if property == "label" {
-                if let Ok(raw) = fs::read(path) {
+                if let Ok(raw) = crate::roots::read(path) {
                     let text = String::from_utf8_lossy(&raw).trim_matches('\n').to_string();
                     chip.sensor_labels.push((sensor.clone(), text));
                 }

@@ -168,10 +168,16 @@ impl Scraper {
         self.active.iter().map(|a| a.name)
     }
 
-    /// Runs every collector, timing each, and appends the exposition text to `out`.
-    pub fn scrape(&mut self, out: &mut String) {
+    /// Runs every collector (or those `only` names), timing each, into the scrape buffer,
+    /// which it returns for the agent's own metrics and the outputs.
+    pub fn collect(&mut self, only: Option<&[String]>) -> &mut Exposition {
         self.exposition.clear();
         for entry in &mut self.active {
+            if let Some(only) = only {
+                if !only.iter().any(|name| name == entry.name) {
+                    continue;
+                }
+            }
             let started = Instant::now();
             let exposition = &mut self.exposition;
             let result = catch_unwind(AssertUnwindSafe(|| entry.collector.update(exposition)))
@@ -197,7 +203,12 @@ impl Scraper {
             self.exposition
                 .sample(self.success, &[entry.name], if ok { 1.0 } else { 0.0 });
         }
-        self.exposition.render(out);
+        &mut self.exposition
+    }
+
+    /// Runs every collector and appends the exposition text to `out`.
+    pub fn scrape(&mut self, out: &mut String) {
+        self.collect(None).render(out);
     }
 
     /// The scrape buffer of the last scrape (for tests and family listings).

@@ -228,7 +228,7 @@ fn load(
     path_index: usize,
     modified: Option<SystemTime>,
 ) -> Result<Cached, CollectError> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::roots::read_to_string(path)
         .map_err(|err| CollectError(format!("{}: {err}", path.display())))?;
     let pairs = parse(&text).map_err(|err| CollectError(format!("{}: {err}", path.display())))?;
     let labels = info_labels(&pairs);

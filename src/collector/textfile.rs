@@ -19,7 +19,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File};
+use std::fs;
 use std::hash::{Hash, Hasher};
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
@@ -238,7 +238,8 @@ fn read_limited(path: &Path, len: u64, buf: &mut Vec<u8>) -> Result<(), String> 
         return Err(too_big());
     }
     buf.clear();
-    File::open(path)
+    // Never a blocking open: a FIFO named *.prom costs only itself.
+    crate::roots::open_regular(path)
         .and_then(|file| file.take(MAX_FILE_BYTES + 1).read_to_end(buf))
         .map_err(|err| err.to_string())?;
     if buf.len() as u64 > MAX_FILE_BYTES {

@@ -18,7 +18,7 @@ const FILES: [&str; 5] = ["ostype", "osrelease", "version", "hostname", "domainn
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     let kernel = |name: &str| ctx.roots.proc(&format!("sys/kernel/{name}"));
     let arch_path = kernel("arch");
-    let machine = match std::fs::read(&arch_path) {
+    let machine = match crate::roots::read(&arch_path) {
         Ok(bytes) => trim_value(&bytes).into_owned(),
         Err(err) if err.kind() == io::ErrorKind::NotFound => match uname_machine() {
             Ok(machine) => machine,

@@ -1,10 +1,13 @@
-//! What goes to the gateway: the agent's exposition text minus what the gateway owns or
-//! rejects, without timestamps; gzip when large.
+//! What goes to the gateway: the scrape's families minus those the gateway owns or rejects,
+//! rendered straight from the scrape buffer (no timestamps: we never write any); gzip when
+//! large.
 
 use std::io::Write;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
+
+use crate::exposition::Exposition;
 
 /// Bodies at least this large go gzip-compressed (a Pi's scrape is ~20-60 KiB of text that
 /// compresses ~10x; below this the header costs more than it saves).
@@ -19,79 +22,9 @@ pub fn owned_by_gateway(name: &str) -> bool {
     GATEWAY_EXACT.contains(&name) || GATEWAY_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
-/// Appends to `out` the lines of `text` the gateway should get: HELP/TYPE and samples of
-/// families it does not own, sample timestamps removed, other comments and blank lines
-/// dropped. A malformed sample line is dropped rather than sent (the gateway would refuse the
-/// whole push for it); returns how many were dropped.
-pub fn prepare(text: &str, out: &mut String) -> usize {
-    let mut malformed = 0;
-    for line in text.lines() {
-        if let Some(rest) = line
-            .strip_prefix("# HELP ")
-            .or_else(|| line.strip_prefix("# TYPE "))
-        {
-            let name = rest.split(' ').next().unwrap_or("");
-            if !name.is_empty() && !owned_by_gateway(name) {
-                out.push_str(line);
-                out.push('\n');
-            }
-            continue;
-        }
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        match split_sample(line) {
-            Some((series, value)) => {
-                let name_end = series.find('{').unwrap_or(series.len());
-                if !owned_by_gateway(&series[..name_end]) {
-                    out.push_str(series);
-                    out.push(' ');
-                    out.push_str(value);
-                    out.push('\n');
-                }
-            }
-            None => malformed += 1,
-        }
-    }
-    malformed
-}
-
-/// Splits `name{labels} value [timestamp]` into the series (`name{labels}`) and the value,
-/// reading label values with their escapes so a `}` or space inside one does not mislead.
-fn split_sample(line: &str) -> Option<(&str, &str)> {
-    let line = line.trim_start();
-    let bytes = line.as_bytes();
-    let name_end = line.find(['{', ' ', '\t']).unwrap_or(line.len());
-    if name_end == 0 {
-        return None;
-    }
-    let mut series_end = name_end;
-    if bytes.get(name_end) == Some(&b'{') {
-        let mut in_quotes = false;
-        let mut escaped = false;
-        let mut close = None;
-        for (offset, &byte) in bytes[name_end + 1..].iter().enumerate() {
-            match (in_quotes, escaped, byte) {
-                (true, true, _) => escaped = false,
-                (true, false, b'\\') => escaped = true,
-                (true, false, b'"') => in_quotes = false,
-                (false, _, b'"') => in_quotes = true,
-                (false, _, b'}') => {
-                    close = Some(name_end + 1 + offset);
-                    break;
-                }
-                _ => {}
-            }
-        }
-        series_end = close? + 1;
-    }
-    let mut fields = line[series_end..].split_whitespace();
-    let value = fields.next()?;
-    // At most a timestamp may follow.
-    if fields.nth(1).is_some() {
-        return None;
-    }
-    Some((&line[..series_end], value))
+/// Renders into `out` the families the gateway should get.
+pub fn prepare(exposition: &Exposition, out: &mut String) {
+    exposition.render_filtered(out, |name| !owned_by_gateway(name));
 }
 
 /// The body to send and whether it is gzip-compressed.
@@ -107,43 +40,30 @@ pub fn encode(text: String) -> std::io::Result<(Vec<u8>, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn prepared(text: &str) -> (String, usize) {
-        let mut out = String::new();
-        let dropped = prepare(text, &mut out);
-        (out, dropped)
-    }
+    use crate::exposition::Kind;
 
     #[test]
-    fn gateway_families_and_comments_are_dropped() {
-        let text = "# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\n\
-                    node_load1{node=\"pi\"} 0.5\n\
-                    # HELP process_cpu_seconds_total CPU.\n# TYPE process_cpu_seconds_total counter\n\
-                    process_cpu_seconds_total{node=\"pi\"} 1.5\n\
-                    go_goroutines 5\npush_time_seconds 1\npushgateway_build_info 1\n\
-                    # a free comment\n\n\
-                    push_time_seconds_other{node=\"pi\"} 2\n";
-        let (out, dropped) = prepared(text);
+    fn gateway_families_are_dropped() {
+        let mut exp = Exposition::new("pi");
+        for name in [
+            "node_load1",
+            "process_cpu_seconds_total",
+            "go_goroutines",
+            "push_time_seconds",
+            "pushgateway_build_info",
+            "push_time_seconds_other",
+        ] {
+            let id = exp.family(name, "H.", Kind::Gauge, &[]);
+            exp.sample(id, &[], 0.5);
+        }
+        let mut out = String::new();
+        prepare(&exp, &mut out);
         assert_eq!(
             out,
-            "# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\n\
-             node_load1{node=\"pi\"} 0.5\npush_time_seconds_other{node=\"pi\"} 2\n"
+            "# HELP node_load1 H.\n# TYPE node_load1 gauge\nnode_load1{node=\"pi\"} 0.5\n\
+             # HELP push_time_seconds_other H.\n# TYPE push_time_seconds_other gauge\n\
+             push_time_seconds_other{node=\"pi\"} 0.5\n"
         );
-        assert_eq!(dropped, 0);
-    }
-
-    #[test]
-    fn timestamps_are_removed_and_escapes_survive() {
-        let (out, _) =
-            prepared("a{x=\"} 1 2\",y=\"q\\\"}\"} 3 1700000000000\nb 4   1700000000000\nc 5\n");
-        assert_eq!(out, "a{x=\"} 1 2\",y=\"q\\\"}\"} 3\nb 4\nc 5\n");
-    }
-
-    #[test]
-    fn malformed_lines_are_dropped_not_sent() {
-        let (out, dropped) = prepared("a{x=\"1\" 3\nb\n{x=\"1\"} 2\nc 1 2 3\nd 1\n");
-        assert_eq!(out, "d 1\n");
-        assert_eq!(dropped, 4);
     }
 
     #[test]

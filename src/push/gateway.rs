@@ -1,14 +1,14 @@
-//! One Pushgateway group over HTTP(S): PUT the whole group, DELETE it. reqwest's blocking
-//! client with rustls; every call bounded by the configured timeout.
+//! One Pushgateway group over HTTP(S): PUT the whole group, DELETE it. reqwest's async client
+//! with rustls, on the agent's runtime; every call, answer body included, bounded as a whole
+//! by the configured timeout (a gateway that drips its answer cannot hold a push longer).
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
-use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use reqwest::{Certificate, StatusCode};
+use reqwest::{Client, RequestBuilder};
 
 use super::config::PushConfig;
 use super::path::grouping_path;
@@ -129,7 +129,7 @@ impl Gateway {
     }
 
     /// PUT: replaces the whole group with `body` (text format, gzip if `gzipped`).
-    pub fn put(&self, body: Vec<u8>, gzipped: bool) -> Outcome {
+    pub async fn put(&self, body: Vec<u8>, gzipped: bool) -> Outcome {
         let mut request = self
             .client
             .put(&self.group_url)
@@ -138,42 +138,52 @@ impl Gateway {
         if gzipped {
             request = request.header(CONTENT_ENCODING, "gzip");
         }
-        self.send(request)
+        self.send(request, self.timeout).await
     }
 
     /// DELETE: removes the group; waits at most `limit` (or the push timeout, if shorter).
-    pub fn delete(&self, limit: Duration) -> Outcome {
-        let request = self
-            .client
-            .delete(&self.group_url)
-            .timeout(limit.min(self.timeout));
-        self.send(request)
+    pub async fn delete(&self, limit: Duration) -> Outcome {
+        let limit = limit.min(self.timeout);
+        let request = self.client.delete(&self.group_url).timeout(limit);
+        self.send(request, limit).await
     }
 
-    fn send(&self, request: RequestBuilder) -> Outcome {
+    async fn send(&self, request: RequestBuilder, limit: Duration) -> Outcome {
         let request = match &self.auth {
             Auth::None => request,
             Auth::Basic { username, password } => request.basic_auth(username, Some(password)),
             Auth::Bearer(token) => request.bearer_auth(token),
         };
-        match request.send() {
-            Ok(response) => {
-                let status = response.status();
-                if status.is_success() {
-                    Outcome::Success
-                } else {
-                    Outcome::Status(status.as_u16(), reason(status, response))
+        let exchange = async {
+            match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    if status.is_success() {
+                        Outcome::Success
+                    } else {
+                        Outcome::Status(status.as_u16(), reason(status, response).await)
+                    }
                 }
+                Err(err) => Outcome::Error(chain(&err)),
             }
-            Err(err) => Outcome::Error(chain(&err)),
+        };
+        match tokio::time::timeout(limit, exchange).await {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::Error(format!("no complete answer within {limit:?}")),
         }
     }
 }
 
 /// The answer's text, bounded, on one line; the status's name when the body is empty.
-fn reason(status: StatusCode, response: reqwest::blocking::Response) -> String {
+async fn reason(status: StatusCode, mut response: reqwest::Response) -> String {
     let mut bytes = Vec::new();
-    let _ = response.take(MAX_REASON_BYTES).read_to_end(&mut bytes);
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = (MAX_REASON_BYTES as usize).saturating_sub(bytes.len());
+        bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if bytes.len() >= MAX_REASON_BYTES as usize {
+            break;
+        }
+    }
     let text = String::from_utf8_lossy(&bytes);
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let text = if text.is_empty() {

@@ -1,75 +1,84 @@
-//! The push loop's own metrics, in the agent's registry (so they are scraped and pushed too).
+//! The push loop's own metrics, written into every collection (so they are scraped and
+//! pushed too).
 
-use prometheus::{Gauge, IntCounterVec, IntGaugeVec, Opts, Registry};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::exposition::{Exposition, Kind};
+use crate::selfmetrics::SelfReport;
 
 /// Values of the `outcome` label of `pimetrics_push_total`.
-pub const OUTCOMES: &[&str] = &["success", "http_4xx", "http_5xx", "http_other", "error"];
+pub const OUTCOMES: [&str; 5] = ["success", "http_4xx", "http_5xx", "http_other", "error"];
 
+#[derive(Default)]
 pub struct PushMetrics {
-    pub pushes: IntCounterVec,
-    pub duration: Gauge,
-    pub last_success: Gauge,
-    mode: IntGaugeVec,
+    pushes: [AtomicU64; OUTCOMES.len()],
+    /// f64 bits.
+    duration: AtomicU64,
+    last_success: AtomicU64,
+    pushing: AtomicBool,
 }
 
 impl PushMetrics {
-    pub fn register(registry: &Registry) -> PushMetrics {
-        let pushes = IntCounterVec::new(
-            Opts::new(
-                "pimetrics_push_total",
-                "Pushes to the Pushgateway by outcome: success, http_4xx, http_5xx, http_other (any other status), error (no answer: connect, TLS, timeout).",
-            ),
-            &["outcome"],
-        )
-        .expect("static metric options are valid");
-        for outcome in OUTCOMES {
-            pushes.with_label_values(&[outcome]);
-        }
-        let duration = Gauge::new(
-            "pimetrics_push_duration_seconds",
-            "How long the last push took, answer or error included.",
-        )
-        .expect("static metric options are valid");
-        let last_success = Gauge::new(
-            "pimetrics_push_last_success_timestamp_seconds",
-            "Unix time of the last push the gateway accepted; 0 before the first.",
-        )
-        .expect("static metric options are valid");
-        let mode = IntGaugeVec::new(
-            Opts::new(
-                "pimetrics_push_mode",
-                "1 for the current mode: push (pushing to the gateway) or pull (only scraped).",
-            ),
-            &["mode"],
-        )
-        .expect("static metric options are valid");
-        let collectors: [Box<dyn prometheus::core::Collector>; 4] = [
-            Box::new(pushes.clone()),
-            Box::new(duration.clone()),
-            Box::new(last_success.clone()),
-            Box::new(mode.clone()),
-        ];
-        for collector in collectors {
-            if let Err(err) = registry.register(collector) {
-                log::error!("cannot register a push metric: {err}");
-            }
-        }
-        let metrics = PushMetrics {
-            pushes,
-            duration,
-            last_success,
-            mode,
-        };
-        metrics.set_pushing(false);
-        metrics
+    pub fn count(&self, outcome: &str) {
+        let i = OUTCOMES.iter().position(|o| *o == outcome).unwrap_or(4);
+        self.pushes[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn set_duration(&self, seconds: f64) {
+        self.duration.store(seconds.to_bits(), Ordering::Relaxed);
+    }
+
+    pub fn set_last_success(&self, unix_seconds: f64) {
+        self.last_success
+            .store(unix_seconds.to_bits(), Ordering::Relaxed);
     }
 
     pub fn set_pushing(&self, pushing: bool) {
-        self.mode
-            .with_label_values(&["push"])
-            .set(i64::from(pushing));
-        self.mode
-            .with_label_values(&["pull"])
-            .set(i64::from(!pushing));
+        self.pushing.store(pushing, Ordering::Relaxed);
+    }
+}
+
+impl SelfReport for PushMetrics {
+    fn write(&self, out: &mut Exposition) {
+        let pushes = out.family(
+            "pimetrics_push_total",
+            "Pushes to the Pushgateway by outcome: success, http_4xx, http_5xx, http_other (any other status), error (no answer: connect, TLS, timeout).",
+            Kind::Counter,
+            &["outcome"],
+        );
+        for (outcome, count) in OUTCOMES.iter().zip(&self.pushes) {
+            out.sample(pushes, &[outcome], count.load(Ordering::Relaxed) as f64);
+        }
+        let duration = out.family(
+            "pimetrics_push_duration_seconds",
+            "How long the last push took, answer or error included.",
+            Kind::Gauge,
+            &[],
+        );
+        out.sample(
+            duration,
+            &[],
+            f64::from_bits(self.duration.load(Ordering::Relaxed)),
+        );
+        let last = out.family(
+            "pimetrics_push_last_success_timestamp_seconds",
+            "Unix time of the last push the gateway accepted; 0 before the first.",
+            Kind::Gauge,
+            &[],
+        );
+        out.sample(
+            last,
+            &[],
+            f64::from_bits(self.last_success.load(Ordering::Relaxed)),
+        );
+        let mode = out.family(
+            "pimetrics_push_mode",
+            "1 for the current mode: push (pushing to the gateway) or pull (only scraped).",
+            Kind::Gauge,
+            &["mode"],
+        );
+        let pushing = self.pushing.load(Ordering::Relaxed);
+        out.sample(mode, &["push"], f64::from(u8::from(pushing)));
+        out.sample(mode, &["pull"], f64::from(u8::from(!pushing)));
     }
 }

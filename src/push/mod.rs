@@ -1,10 +1,10 @@
-//! Push to a Prometheus Pushgateway, on a thread of its own.
+//! Push to a Prometheus Pushgateway, as a task on the agent's runtime.
 //!
-//! Every interval (in `fallback` mode: only while nobody scrapes `/metrics`) the loop takes a
-//! scrape from the agent (the same collectors the pull endpoint uses), copies out the body and
-//! releases the scrape lock before any network I/O, then PUTs the whole group. A failed push is
-//! not queued: the next attempt sends fresh data, after an exponential backoff with jitter, so
-//! memory stays at one body. On stop the group is deleted (if configured).
+//! Every interval (in `fallback` mode: only while nobody scrapes `/metrics`) the loop asks the
+//! agent for a collection (the same collectors the pull endpoint uses), renders the body from
+//! it on the collect thread, then PUTs the whole group. A failed push is not queued: the next
+//! attempt sends fresh data, after an exponential backoff with jitter, so memory stays at one
+//! body. On stop the group is deleted (if configured).
 
 pub mod body;
 pub mod config;
@@ -14,13 +14,13 @@ pub mod path;
 pub mod schedule;
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use config::{BasicAuthConfig, PushConfig, PushMode};
 
 use crate::agent::Agent;
+use crate::selfmetrics::SelfReport;
 use gateway::{Gateway, Outcome};
 use metrics::PushMetrics;
 use schedule::{retry_bounds, retry_delay, wants_push, Jitter};
@@ -32,16 +32,20 @@ const REMEMBERED_REASONS: usize = 16;
 
 /// The running push loop.
 pub struct Pusher {
-    stop: Arc<StopSignal>,
-    thread: JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    report: Arc<dyn SelfReport>,
+    agent: Arc<Agent>,
 }
 
 impl Pusher {
-    /// Reads the secret files, builds the client, registers the metrics and starts the
-    /// thread. An error leaves nothing running.
+    /// Reads the secret files, builds the client and starts the loop on the current runtime.
+    /// An error leaves nothing running.
     pub fn start(agent: Arc<Agent>, config: &PushConfig) -> Result<Pusher, String> {
-        let gateway = Gateway::new(config, &agent.node)?;
-        let metrics = PushMetrics::register(agent.metrics.registry());
+        let gateway = Gateway::new(config, &agent.node())?;
+        let metrics = Arc::new(PushMetrics::default());
+        let report: Arc<dyn SelfReport> = metrics.clone();
+        agent.reports.add(Arc::clone(&report));
         log::info!(
             "push: to {} every {} ({})",
             gateway.group_url,
@@ -52,78 +56,50 @@ impl Pusher {
                     format!("fallback: when no scrape for {}", config.fallback_after),
             }
         );
-        let stop = Arc::new(StopSignal::default());
-        let mut push_loop = PushLoop {
-            agent,
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let push_loop = PushLoop {
+            agent: Arc::clone(&agent),
             gateway,
             metrics,
             mode: config.mode,
             interval: config.interval.0,
+            timeout: config.timeout.0,
             fallback_after: config.fallback_after.0,
             delete_on_shutdown: config.delete_on_shutdown,
-            stop: Arc::clone(&stop),
             log: FailureLog::default(),
         };
-        let thread = std::thread::Builder::new()
-            .name("push".into())
-            .spawn(move || push_loop.run())
-            .map_err(|err| format!("push: cannot start the thread: {err}"))?;
-        Ok(Pusher { stop, thread })
+        let task = tokio::spawn(push_loop.run(stopped));
+        Ok(Pusher {
+            stop,
+            task,
+            report,
+            agent,
+        })
     }
 
     /// Stops the loop (a push in flight finishes first, bounded by the push timeout), then the
     /// group is deleted if configured; returns when all is done.
-    pub fn stop(self) {
-        self.stop.stop();
-        let _ = self.thread.join();
-    }
-}
-
-#[derive(Default)]
-struct StopSignal {
-    stopped: Mutex<bool>,
-    wake: Condvar,
-}
-
-impl StopSignal {
-    fn stop(&self) {
-        *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        self.wake.notify_all();
-    }
-
-    /// Sleeps for `duration` unless stopped; true when stopped.
-    fn sleep(&self, duration: Duration) -> bool {
-        let deadline = Instant::now() + duration;
-        let mut stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
-        while !*stopped {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            stopped = self
-                .wake
-                .wait_timeout(stopped, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        true
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        self.agent.reports.remove(&self.report);
     }
 }
 
 struct PushLoop {
     agent: Arc<Agent>,
     gateway: Gateway,
-    metrics: PushMetrics,
+    metrics: Arc<PushMetrics>,
     mode: PushMode,
     interval: Duration,
+    timeout: Duration,
     fallback_after: Duration,
     delete_on_shutdown: bool,
-    stop: Arc<StopSignal>,
     log: FailureLog,
 }
 
 impl PushLoop {
-    fn run(&mut self) {
+    async fn run(mut self, mut stopped: tokio::sync::watch::Receiver<bool>) {
         let (retry_base, retry_cap) = retry_bounds(self.interval);
         let mut jitter = Jitter::from_clock();
         let mut pushing = false;
@@ -132,12 +108,12 @@ impl PushLoop {
             let since_scrape = self.agent.since_last_scrape();
             let want = wants_push(self.mode, since_scrape, self.fallback_after);
             if want != pushing {
-                self.switch_mode(want, since_scrape);
+                self.switch_mode(want, since_scrape).await;
                 pushing = want;
                 failures = 0;
             }
             let wait = if pushing {
-                if self.push_once() {
+                if self.push_once().await {
                     failures = 0;
                     self.interval
                 } else {
@@ -150,16 +126,20 @@ impl PushLoop {
                     .min(self.fallback_after.saturating_sub(since_scrape))
                     .max(Duration::from_millis(100))
             };
-            if self.stop.sleep(wait) {
+            if *stopped.borrow() {
                 break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stopped.changed() => break,
             }
         }
         if self.delete_on_shutdown {
-            self.delete("shutdown");
+            self.delete("shutdown").await;
         }
     }
 
-    fn switch_mode(&mut self, push: bool, since_scrape: Duration) {
+    async fn switch_mode(&mut self, push: bool, since_scrape: Duration) {
         self.metrics.set_pushing(push);
         match (push, self.mode) {
             (true, PushMode::Fallback) => log::warn!(
@@ -170,45 +150,45 @@ impl PushLoop {
             (false, _) => {
                 log::info!("push: scraped again: stop pushing, delete the group");
                 // A group left behind would look like a Pi that stopped pushing.
-                self.delete("scrapes are back");
+                self.delete("scrapes are back").await;
             }
         }
     }
 
     /// One push; true when the gateway accepted it.
-    fn push_once(&mut self) -> bool {
-        let mut text = String::new();
-        // Copy the body out: the scrape lock is released before any network I/O.
-        let malformed = self.agent.scrape(|exposition| {
-            text.reserve(exposition.len());
-            body::prepare(exposition, &mut text)
-        });
-        if malformed > 0 {
-            log::debug!("push: left out {malformed} malformed sample lines");
-        }
-        let started = Instant::now();
-        let outcome = match body::encode(text) {
-            Ok((bytes, gzipped)) => self.gateway.put(bytes, gzipped),
-            Err(err) => Outcome::Error(format!("cannot compress the body: {err}")),
+    async fn push_once(&mut self) -> bool {
+        let started = tokio::time::Instant::now();
+        // The body is rendered on the collect thread, straight from the scrape buffer.
+        let collected = self
+            .agent
+            .collect(None, self.timeout, |exposition| {
+                let mut text = String::with_capacity(64 * 1024);
+                body::prepare(exposition, &mut text);
+                text
+            })
+            .await;
+        let outcome = match collected {
+            Ok(text) => match body::encode(text) {
+                Ok((bytes, gzipped)) => self.gateway.put(bytes, gzipped).await,
+                Err(err) => Outcome::Error(format!("cannot compress the body: {err}")),
+            },
+            Err(err) => Outcome::Error(format!("no metrics to push: {err}")),
         };
-        self.metrics.duration.set(started.elapsed().as_secs_f64());
-        self.metrics
-            .pushes
-            .with_label_values(&[outcome.label()])
-            .inc();
+        self.metrics.set_duration(started.elapsed().as_secs_f64());
+        self.metrics.count(outcome.label());
         if outcome == Outcome::Success {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0);
-            self.metrics.last_success.set(now);
+            self.metrics.set_last_success(now);
         }
         self.log.record(&outcome, &self.gateway.group_url);
         outcome == Outcome::Success
     }
 
-    fn delete(&self, why: &str) {
-        match self.gateway.delete(DELETE_TIMEOUT) {
+    async fn delete(&self, why: &str) {
+        match self.gateway.delete(DELETE_TIMEOUT).await {
             Outcome::Success => log::info!("push: deleted {} ({why})", self.gateway.group_url),
             failed => log::warn!(
                 "push: cannot delete {} ({why}): {failed}",
@@ -316,15 +296,5 @@ mod tests {
             log.record(&Outcome::Status(400, reason), "u");
         }
         assert_eq!(log.seen_reasons.len(), REMEMBERED_REASONS);
-    }
-
-    #[test]
-    fn stop_interrupts_a_sleep() {
-        let signal = Arc::new(StopSignal::default());
-        assert!(!signal.sleep(Duration::from_millis(1)));
-        let other = Arc::clone(&signal);
-        let sleeper = std::thread::spawn(move || other.sleep(Duration::from_secs(3600)));
-        signal.stop();
-        assert!(sleeper.join().unwrap());
     }
 }
