@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::collector::{Context, Scraper};
 use crate::config::Config;
 use crate::exposition::Exposition;
-use crate::selfmetrics::{BuildInfo, HttpStats, ProcessReport, SelfReports};
+use crate::selfmetrics::{BuildInfo, HttpStats, ProcessReport, SelfReport, SelfReports};
 
 /// Collection requests that may wait at once; more are refused (the endpoint answers 503)
 /// rather than queued without bound behind a stuck collector.
@@ -87,7 +87,7 @@ impl Agent {
         let http = Arc::new(HttpStats::default());
         let reports = Arc::new(SelfReports::default());
         reports.add(Arc::new(BuildInfo));
-        reports.add(Arc::clone(&http) as Arc<dyn crate::selfmetrics::SelfReport>);
+        reports.add(Arc::clone(&http) as Arc<dyn SelfReport>);
         reports.add(Arc::new(ProcessReport::new()));
         let health = Arc::new(CollectHealth::default());
         let started = Instant::now();
@@ -122,7 +122,7 @@ impl Agent {
     pub fn once(config: &Config) -> String {
         let (mut scraper, _) = build_scraper(config);
         let exposition = scraper.collect(None);
-        BuildInfo.write_into(exposition);
+        BuildInfo.write(exposition);
         let mut text = String::new();
         exposition.render(&mut text);
         text
@@ -274,12 +274,6 @@ impl CollectThread {
             deliver(exposition);
         }
         self.health.busy_since.store(0, Ordering::Relaxed);
-    }
-}
-
-impl BuildInfo {
-    fn write_into(&self, out: &mut Exposition) {
-        crate::selfmetrics::SelfReport::write(self, out);
     }
 }
 

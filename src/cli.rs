@@ -29,119 +29,573 @@ pub struct Cli {
 
 type Apply = fn(&mut Config, &str) -> Result<(), String>;
 
-/// Flags that take a value and set a config key.
-const VALUE_FLAGS: &[(&str, Apply)] = &[
-    ("--web.listen-address", |c, v| {
-        c.listen_address = v.to_string();
-        Ok(())
-    }),
-    ("--path.procfs", |c, v| {
-        c.paths.procfs = v.into();
-        Ok(())
-    }),
-    ("--path.sysfs", |c, v| {
-        c.paths.sysfs = v.into();
-        Ok(())
-    }),
-    ("--path.rootfs", |c, v| {
-        c.paths.rootfs = v.into();
-        Ok(())
-    }),
-    ("--path.devfs", |c, v| {
-        c.paths.devfs = v.into();
-        Ok(())
-    }),
-    ("--collector.rpi.enabled", |c, v| {
-        c.pi.enabled =
-            PiEnabled::parse(v).ok_or_else(|| format!("invalid value {v:?} (auto, on, off)"))?;
-        Ok(())
-    }),
-    ("--collector.rpi.pmic-interval", |c, v| {
-        c.pi.pmic_interval = Seconds::parse(v)?;
-        Ok(())
-    }),
-    ("--collector.rpi.mailbox-replay", |c, v| {
-        c.pi.mailbox_replay = if v.is_empty() { None } else { Some(v.into()) };
-        Ok(())
-    }),
-    ("--collector.rpi.gencmd-replay", |c, v| {
-        c.pi.gencmd_replay = if v.is_empty() { None } else { Some(v.into()) };
-        Ok(())
-    }),
-    ("--collector.rpi.state-file", |c, v| {
-        c.pi.state_file = if v.is_empty() { None } else { Some(v.into()) };
-        Ok(())
-    }),
-    ("--collector.textfile.directory", |c, v| {
-        c.textfile.directory = if v.is_empty() { None } else { Some(v.into()) };
-        Ok(())
-    }),
-    ("--collector.filesystem.mount-points-exclude", |c, v| {
-        c.filesystem.mount_points_exclude = v.to_string();
-        Ok(())
-    }),
-    ("--collector.filesystem.fs-types-exclude", |c, v| {
-        c.filesystem.fs_types_exclude = v.to_string();
-        Ok(())
-    }),
-    ("--collector.filesystem.mount-timeout", |c, v| {
-        c.filesystem.mount_timeout = Seconds::parse(v)?;
-        Ok(())
-    }),
-    ("--collector.diskstats.device-exclude", |c, v| {
-        c.diskstats.device_exclude = v.to_string();
-        Ok(())
-    }),
-    ("--collector.netdev.device-exclude", |c, v| {
-        c.netdev.device_exclude = v.to_string();
-        Ok(())
-    }),
-    ("--log.level", |c, v| {
-        c.log_level = LogLevel::parse(v)
-            .ok_or_else(|| format!("invalid level {v:?} (error, warn, info, debug)"))?;
-        Ok(())
-    }),
-    ("--web.config.file", |c, v| {
-        c.web.config_file = (!v.is_empty()).then(|| v.into());
-        Ok(())
-    }),
-    ("--web.max-requests", |c, v| {
-        c.web.max_requests = v.parse().map_err(|_| format!("not a number: {v:?}"))?;
-        Ok(())
-    }),
-    ("--web.systemd-socket", |c, v| {
-        c.web.systemd_socket = match v {
-            "true" => true,
-            "false" => false,
-            _ => return Err(format!("want true or false, got {v:?}")),
-        };
-        Ok(())
-    }),
-    ("--node", |c, v| {
-        c.node = Some(v.to_string());
-        Ok(())
-    }),
-    ("--push.url", |c, v| {
-        c.push.url = if v.is_empty() {
-            None
-        } else {
-            Some(v.to_string())
-        };
-        Ok(())
-    }),
-    ("--push.job", |c, v| {
-        c.push.job = v.to_string();
-        Ok(())
-    }),
-    ("--push.interval", |c, v| {
-        c.push.interval = Seconds::parse(v)?;
-        Ok(())
-    }),
-    ("--push.mode", |c, v| {
-        c.push.mode = crate::push::PushMode::parse(v)
-            .ok_or_else(|| format!("invalid mode {v:?} (always, fallback)"))?;
-        Ok(())
-    }),
+/// A flag that takes a value and sets a config key. `default` reads the value from
+/// `Config::default()`, so `--help` shows the real default.
+struct ValueFlag {
+    name: &'static str,
+    /// Shown when the default is empty: `--push.url=URL`.
+    placeholder: &'static str,
+    help: &'static str,
+    default: fn(&Config) -> String,
+    apply: Apply,
+    /// A switch: `--name` alone means `true`, `--name=false` turns it off; never takes the
+    /// next argument.
+    switch: bool,
+}
+
+fn lower_debug(value: impl std::fmt::Debug) -> String {
+    format!("{value:?}").to_ascii_lowercase()
+}
+
+fn path_text(path: &std::path::Path) -> String {
+    path.display().to_string()
+}
+
+fn optional_path(path: &Option<PathBuf>) -> String {
+    path.as_deref().map(path_text).unwrap_or_default()
+}
+
+/// A byte count as the size flags take it: `8MiB`.
+fn bytes_text(bytes: u64) -> String {
+    match bytes {
+        b if b > 0 && b % (1 << 30) == 0 => format!("{}GiB", b >> 30),
+        b if b > 0 && b % (1 << 20) == 0 => format!("{}MiB", b >> 20),
+        b if b > 0 && b % (1 << 10) == 0 => format!("{}KiB", b >> 10),
+        b => b.to_string(),
+    }
+}
+
+/// Flags that take a value and set a config key, in --help order.
+const VALUE_FLAGS: &[ValueFlag] = &[
+    ValueFlag {
+        name: "--web.listen-address",
+        placeholder: "ADDR",
+        help: "Address to listen on for /metrics: \":PORT\" (every address) or \"HOST:PORT\". Config: listen_address.",
+        default: |c| c.listen_address.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.listen_address = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--path.procfs",
+        placeholder: "DIR",
+        help: "procfs mountpoint. Config: paths.procfs.",
+        default: |c| path_text(&c.paths.procfs),
+        switch: false,
+        apply: |c, v| {
+            c.paths.procfs = v.into();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--path.sysfs",
+        placeholder: "DIR",
+        help: "sysfs mountpoint. Config: paths.sysfs.",
+        default: |c| path_text(&c.paths.sysfs),
+        switch: false,
+        apply: |c, v| {
+            c.paths.sysfs = v.into();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--path.rootfs",
+        placeholder: "DIR",
+        help: "rootfs mountpoint: mount points and os-release are read below it. Config: paths.rootfs.",
+        default: |c| path_text(&c.paths.rootfs),
+        switch: false,
+        apply: |c, v| {
+            c.paths.rootfs = v.into();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--path.devfs",
+        placeholder: "DIR",
+        help: "devfs mountpoint: where the Pi firmware devices (vcio, vcio_gencmd) are. Config: paths.devfs.",
+        default: |c| path_text(&c.paths.devfs),
+        switch: false,
+        apply: |c, v| {
+            c.paths.devfs = v.into();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.rpi.enabled",
+        placeholder: "MODE",
+        help: "Pi collector: auto (only on a Raspberry Pi), on, off. Config: pi.enabled.",
+        default: |c| lower_debug(c.pi.enabled),
+        switch: false,
+        apply: |c, v| {
+            c.pi.enabled = PiEnabled::parse(v)
+                .ok_or_else(|| format!("invalid value {v:?} (auto, on, off)"))?;
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.rpi.pmic-interval",
+        placeholder: "DURATION",
+        help: "How often the Pi 5 PMIC rails are read (slow firmware call). Config: pi.pmic_interval.",
+        default: |c| c.pi.pmic_interval.to_string(),
+        switch: false,
+        apply: |c, v| {
+            c.pi.pmic_interval = Seconds::parse(v)?;
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.rpi.mailbox-replay",
+        placeholder: "FILE",
+        help: "Answer firmware requests from this recording instead of /dev/vcio (tests, --once on copied files). Config: pi.mailbox_replay.",
+        default: |c| optional_path(&c.pi.mailbox_replay),
+        switch: false,
+        apply: |c, v| {
+            c.pi.mailbox_replay = if v.is_empty() { None } else { Some(v.into()) };
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.rpi.gencmd-replay",
+        placeholder: "FILE",
+        help: "Answer gencmd requests from this recording instead of /dev/vcio_gencmd. Config: pi.gencmd_replay.",
+        default: |c| optional_path(&c.pi.gencmd_replay),
+        switch: false,
+        apply: |c, v| {
+            c.pi.gencmd_replay = if v.is_empty() { None } else { Some(v.into()) };
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.rpi.state-file",
+        placeholder: "FILE",
+        help: "Where the throttling conditions seen since boot are kept across restarts (under /run); empty: memory only. Config: pi.state_file.",
+        default: |c| optional_path(&c.pi.state_file),
+        switch: false,
+        apply: |c, v| {
+            c.pi.state_file = if v.is_empty() { None } else { Some(v.into()) };
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.textfile.directory",
+        placeholder: "DIR",
+        help: "Directory to read text files with metrics from (*.prom). Config: textfile.directory.",
+        default: |c| optional_path(&c.textfile.directory),
+        switch: false,
+        apply: |c, v| {
+            c.textfile.directory = if v.is_empty() { None } else { Some(v.into()) };
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.filesystem.mount-points-exclude",
+        placeholder: "REGEX",
+        help: "Regexp of mount points to exclude for filesystem collector. Config: filesystem.mount_points_exclude.",
+        default: |c| c.filesystem.mount_points_exclude.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.filesystem.mount_points_exclude = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.filesystem.fs-types-exclude",
+        placeholder: "REGEX",
+        help: "Regexp of filesystem types to exclude for filesystem collector. Config: filesystem.fs_types_exclude.",
+        default: |c| c.filesystem.fs_types_exclude.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.filesystem.fs_types_exclude = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.filesystem.mount-timeout",
+        placeholder: "DURATION",
+        help: "How long to wait for a mount to respond before marking it as stale. Config: filesystem.mount_timeout.",
+        default: |c| c.filesystem.mount_timeout.to_string(),
+        switch: false,
+        apply: |c, v| {
+            c.filesystem.mount_timeout = Seconds::parse(v)?;
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.diskstats.device-exclude",
+        placeholder: "REGEX",
+        help: "Regexp of diskstats devices to exclude. Config: diskstats.device_exclude.",
+        default: |c| c.diskstats.device_exclude.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.diskstats.device_exclude = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.diskstats.device-include",
+        placeholder: "REGEX",
+        help: "Regexp of diskstats devices to include (mutually exclusive to device-exclude; setting it drops the default exclude). Config: diskstats.device_include.",
+        default: |c| c.diskstats.device_include.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.diskstats.device_include = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.netdev.device-exclude",
+        placeholder: "REGEX",
+        help: "Regexp of net devices to exclude (empty: none). Config: netdev.device_exclude.",
+        default: |c| c.netdev.device_exclude.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.netdev.device_exclude = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.netdev.device-include",
+        placeholder: "REGEX",
+        help: "Regexp of net devices to include (mutually exclusive to device-exclude). Config: netdev.device_include.",
+        default: |c| c.netdev.device_include.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.netdev.device_include = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.netclass.ignored-devices",
+        placeholder: "REGEX",
+        help: "Regexp of net devices to ignore for netclass collector. Config: netclass.ignored_devices.",
+        default: |c| c.netclass.ignored_devices.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.netclass.ignored_devices = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.netclass.ignore-invalid-speed",
+        placeholder: "",
+        help: "Ignore devices where the speed is invalid. Config: netclass.ignore_invalid_speed.",
+        default: |c| c.netclass.ignore_invalid_speed.to_string(),
+        switch: true,
+        apply: |c, v| {
+            c.netclass.ignore_invalid_speed = match v {
+                "true" => true,
+                "false" => false,
+                _ => return Err(format!("want true or false, got {v:?}")),
+            };
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.netstat.fields",
+        placeholder: "REGEX",
+        help: "Regexp of fields to return for netstat collector. Config: netstat.fields.",
+        default: |c| c.netstat.fields.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.netstat.fields = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.vmstat.fields",
+        placeholder: "REGEX",
+        help: "Regexp of fields to return for vmstat collector. Config: vmstat.fields.",
+        default: |c| c.vmstat.fields.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.vmstat.fields = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.arp.device-include",
+        placeholder: "REGEX",
+        help: "Regexp of arp devices to include (mutually exclusive to device-exclude). Config: arp.device_include.",
+        default: |c| c.arp.device_include.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.arp.device_include = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.arp.device-exclude",
+        placeholder: "REGEX",
+        help: "Regexp of arp devices to exclude (mutually exclusive to device-include). Config: arp.device_exclude.",
+        default: |c| c.arp.device_exclude.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.arp.device_exclude = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.powersupply.ignored-supplies",
+        placeholder: "REGEX",
+        help: "Regexp of power supplies to ignore for powersupplyclass collector. Config: powersupplyclass.ignored_supplies.",
+        default: |c| c.powersupplyclass.ignored_supplies.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.powersupplyclass.ignored_supplies = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--log.level",
+        placeholder: "LEVEL",
+        help: "Only log messages with the given severity or above: error, warn, info, debug. Config: log_level.",
+        default: |c| lower_debug(c.log_level),
+        switch: false,
+        apply: |c, v| {
+            c.log_level = LogLevel::parse(v)
+                .ok_or_else(|| format!("invalid level {v:?} (error, warn, info, debug)"))?;
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--web.config.file",
+        placeholder: "FILE",
+        help: "Path to a web configuration file (node_exporter's: TLS and basic auth). Config: web.config_file.",
+        default: |c| optional_path(&c.web.config_file),
+        switch: false,
+        apply: |c, v| {
+            c.web.config_file = (!v.is_empty()).then(|| v.into());
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--web.max-requests",
+        placeholder: "N",
+        help: "Maximum number of parallel scrape requests (0: no limit). Config: web.max_requests.",
+        default: |c| c.web.max_requests.to_string(),
+        switch: false,
+        apply: |c, v| {
+            c.web.max_requests = v.parse().map_err(|_| format!("not a number: {v:?}"))?;
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--web.systemd-socket",
+        placeholder: "",
+        help: "Use systemd socket activation listeners instead of port listeners. Config: web.systemd_socket.",
+        default: |c| c.web.systemd_socket.to_string(),
+        switch: true,
+        apply: |c, v| {
+            c.web.systemd_socket = match v {
+                "true" => true,
+                "false" => false,
+                _ => return Err(format!("want true or false, got {v:?}")),
+            };
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--node",
+        placeholder: "NAME",
+        help: "Value of the node label on every series (empty: the host name). Config: node.",
+        default: |c| c.node.clone().unwrap_or_default(),
+        switch: false,
+        apply: |c, v| {
+            c.node = Some(v.to_string());
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--push.url",
+        placeholder: "URL",
+        help: "Pushgateway base URL, http:// or https:// (empty: no push). Config: push.url.",
+        default: |c| c.push.url.clone().unwrap_or_default(),
+        switch: false,
+        apply: |c, v| {
+            c.push.url = if v.is_empty() {
+                None
+            } else {
+                Some(v.to_string())
+            };
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--push.job",
+        placeholder: "NAME",
+        help: "Job name of the pushed group. Config: push.job.",
+        default: |c| c.push.job.clone(),
+        switch: false,
+        apply: |c, v| {
+            c.push.job = v.to_string();
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--push.interval",
+        placeholder: "DURATION",
+        help: "Time between pushes. Config: push.interval.",
+        default: |c| c.push.interval.to_string(),
+        switch: false,
+        apply: |c, v| {
+            c.push.interval = Seconds::parse(v)?;
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--push.mode",
+        placeholder: "MODE",
+        help: "always: push every interval; fallback: push only while nobody scrapes /metrics. Config: push.mode.",
+        default: |c| lower_debug(c.push.mode),
+        switch: false,
+        apply: |c, v| {
+            c.push.mode = crate::push::PushMode::parse(v)
+                .ok_or_else(|| format!("invalid mode {v:?} (always, fallback)"))?;
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--remote-write.url",
+        placeholder: "URL",
+        help: "Prometheus remote write URL (http:// or https://; empty: no remote write). Config: remote_write.url.",
+        default: |c| c.remote_write.url.clone().unwrap_or_default(),
+        switch: false,
+        apply: |c, v| {
+            c.remote_write.url = if v.is_empty() {
+                None
+            } else {
+                Some(v.to_string())
+            };
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--remote-write.interval",
+        placeholder: "DURATION",
+        help: "Time between two collections sent by remote write. Config: remote_write.interval.",
+        default: |c| c.remote_write.interval.to_string(),
+        switch: false,
+        apply: |c, v| {
+            c.remote_write.interval = Seconds::parse(v)?;
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--remote-write.buffer-dir",
+        placeholder: "DIR",
+        help: "Directory of the on-disk buffer of unsent samples (empty: in memory). Config: remote_write.buffer_dir.",
+        default: |c| optional_path(&c.remote_write.buffer_dir),
+        switch: false,
+        apply: |c, v| {
+            c.remote_write.buffer_dir = if v.is_empty() { None } else { Some(v.into()) };
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--remote-write.buffer-max-bytes",
+        placeholder: "SIZE",
+        help: "Most bytes the buffer holds; the oldest go first when full. Config: remote_write.buffer_max_bytes.",
+        default: |c| bytes_text(c.remote_write.buffer_max_bytes),
+        switch: false,
+        apply: |c, v| {
+            c.remote_write.buffer_max_bytes = crate::remote_write::config::parse_bytes(v)?;
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--remote-write.buffer-max-age",
+        placeholder: "DURATION",
+        help: "Samples older than this are dropped unsent. Config: remote_write.buffer_max_age.",
+        default: |c| c.remote_write.buffer_max_age.to_string(),
+        switch: false,
+        apply: |c, v| {
+            c.remote_write.buffer_max_age = Seconds::parse(v)?;
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--remote-write.flush-interval",
+        placeholder: "DURATION",
+        help: "Disk buffer: unsent collections are written at most this often (0s: every collection). Config: remote_write.flush_interval.",
+        default: |c| c.remote_write.flush_interval.to_string(),
+        switch: false,
+        apply: |c, v| {
+            c.remote_write.flush_interval = Seconds::parse(v)?;
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--remote-write.bearer-token-file",
+        placeholder: "FILE",
+        help: "File holding a bearer token for the receiver. Config: remote_write.bearer_token_file.",
+        default: |c| optional_path(&c.remote_write.bearer_token_file),
+        switch: false,
+        apply: |c, v| {
+            c.remote_write.bearer_token_file = if v.is_empty() { None } else { Some(v.into()) };
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--remote-write.ca-file",
+        placeholder: "FILE",
+        help: "PEM file of the CAs trusted for the receiver (default: the built-in Mozilla roots). Config: remote_write.ca_file.",
+        default: |c| optional_path(&c.remote_write.ca_file),
+        switch: false,
+        apply: |c, v| {
+            c.remote_write.ca_file = if v.is_empty() { None } else { Some(v.into()) };
+            Ok(())
+        },
+    },
+];
+
+/// What a flag that is not a setting does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plain {
+    Help,
+    Version,
+    Once,
+    PrintConfig,
+    CheckConfig,
+    ConfigFile,
+    DisableDefaults,
+}
+
+/// Flags that are not settings: (names, value placeholder or "", help, what it does).
+const PLAIN_FLAGS: &[(&[&str], &str, &str, Plain)] = &[
+    (&["-h", "--help"], "", "Show this help and exit.", Plain::Help),
+    (&["--version"], "", "Show the version and exit.", Plain::Version),
+    (
+        &["--config.file", "--config"],
+        "FILE",
+        "RON config file; every key optional, flags override it (default: none, built-in defaults).",
+        Plain::ConfigFile,
+    ),
+    (
+        &["--check-config"],
+        "FILE",
+        "Validate a config file and exit; non-zero exit status on error.",
+        Plain::CheckConfig,
+    ),
+    (
+        &["--print-config"],
+        "",
+        "Print the effective config (file + flags) as RON and exit.",
+        Plain::PrintConfig,
+    ),
+    (
+        &["--once"],
+        "",
+        "Collect once, print the exposition to stdout and exit.",
+        Plain::Once,
+    ),
+    (
+        &["--collector.disable-defaults"],
+        "",
+        "Set all collectors to disabled by default.",
+        Plain::DisableDefaults,
+    ),
 ];
 
 impl Cli {
@@ -167,22 +621,32 @@ impl Cli {
                     None => args.next().ok_or_else(|| format!("{name} needs a value")),
                 }
             };
-            match name.as_str() {
-                "-h" | "--help" => cli.action = Action::Help,
-                "--version" => cli.action = Action::Version,
-                "--once" => cli.action = Action::Once,
-                "--print-config" => cli.action = Action::PrintConfig,
-                "--check-config" => cli.action = Action::CheckConfig(value(&mut args)?.into()),
-                "--config" | "--config.file" => cli.config_file = Some(value(&mut args)?.into()),
-                "--collector.disable-defaults" => cli.disable_defaults = true,
-                // A switch (as node_exporter's), also taking =true / =false.
-                "--web.systemd-socket" => cli.settings.push((
-                    "--web.systemd-socket",
-                    inline_value.clone().unwrap_or_else(|| "true".into()),
-                )),
-                _ => {
-                    if let Some((flag, _)) = VALUE_FLAGS.iter().find(|(flag, _)| *flag == name) {
-                        cli.settings.push((flag, value(&mut args)?));
+            let plain = PLAIN_FLAGS
+                .iter()
+                .find(|(names, ..)| names.contains(&name.as_str()))
+                .map(|(.., plain)| *plain);
+            match plain {
+                Some(Plain::Help) => cli.action = Action::Help,
+                Some(Plain::Version) => cli.action = Action::Version,
+                Some(Plain::Once) => cli.action = Action::Once,
+                Some(Plain::PrintConfig) => cli.action = Action::PrintConfig,
+                Some(Plain::CheckConfig) => {
+                    cli.action = Action::CheckConfig(value(&mut args)?.into())
+                }
+                Some(Plain::ConfigFile) => cli.config_file = Some(value(&mut args)?.into()),
+                Some(Plain::DisableDefaults) => cli.disable_defaults = true,
+                None => {
+                    if let Some(flag) = VALUE_FLAGS.iter().find(|flag| flag.name == name) {
+                        let value = if flag.switch {
+                            // As node_exporter's switches; also takes =true / =false.
+                            inline_value.clone().unwrap_or_else(|| "true".into())
+                        } else {
+                            value(&mut args)?
+                        };
+                        cli.settings.push((flag.name, value));
+                    } else if let Some(flag) = negated_switch(&name) {
+                        // kingpin's negation of a bool flag: --no-<flag>.
+                        cli.settings.push((flag.name, "false".into()));
                     } else if let Some(collector) = collector_switch(&name, "--collector.") {
                         cli.collector_switches.push((collector, true));
                     } else if let Some(collector) = collector_switch(&name, "--no-collector.") {
@@ -199,8 +663,8 @@ impl Cli {
     /// Applies the flags over `config` and validates the result.
     pub fn apply(&self, config: &mut Config) -> Result<(), String> {
         for (flag, value) in &self.settings {
-            if let Some((_, apply)) = VALUE_FLAGS.iter().find(|(name, _)| name == flag) {
-                apply(config, value).map_err(|err| format!("{flag}: {err}"))?;
+            if let Some(spec) = VALUE_FLAGS.iter().find(|spec| spec.name == *flag) {
+                (spec.apply)(config, value).map_err(|err| format!("{flag}: {err}"))?;
             }
         }
         if self.disable_defaults {
@@ -220,6 +684,14 @@ impl Cli {
     }
 }
 
+/// The switch that `--no-<switch>` turns off (collectors' own `--no-collector.NAME` aside).
+fn negated_switch(name: &str) -> Option<&'static ValueFlag> {
+    let bare = name.strip_prefix("--no-")?;
+    VALUE_FLAGS
+        .iter()
+        .find(|flag| flag.switch && flag.name.strip_prefix("--") == Some(bare))
+}
+
 fn collector_switch(flag: &str, prefix: &str) -> Option<String> {
     let name = flag.strip_prefix(prefix)?;
     COLLECTORS
@@ -228,26 +700,124 @@ fn collector_switch(flag: &str, prefix: &str) -> Option<String> {
         .then(|| name.to_string())
 }
 
-pub fn usage() -> String {
-    let mut text = String::from(
-        "pimetrics: Raspberry Pi and system metrics for Prometheus\n\n\
-         Usage: pimetrics [--config FILE] [flags]\n\n\
-         Actions:\n\
-         \x20 --once                      collect once, print the exposition to stdout, exit\n\
-         \x20 --check-config FILE         validate a config file; non-zero exit on error\n\
-         \x20 --print-config              print the effective config (file + flags) as RON\n\
-         \x20 --version, --help\n\n\
-         Settings (override the config file):\n\
-         \x20 --config FILE               RON config file (every key optional)\n",
+/// Every flag name the parser accepts (collector switches included), for tests.
+pub fn accepted_flags() -> Vec<String> {
+    let mut flags: Vec<String> = PLAIN_FLAGS
+        .iter()
+        .flat_map(|(names, ..)| names.iter().map(|n| n.to_string()))
+        .collect();
+    flags.extend(VALUE_FLAGS.iter().map(|flag| flag.name.to_string()));
+    flags.extend(
+        VALUE_FLAGS
+            .iter()
+            .filter(|flag| flag.switch)
+            .map(|flag| format!("--no-{}", &flag.name[2..])),
     );
-    for (flag, _) in VALUE_FLAGS {
-        text.push_str(&format!("  {flag}=VALUE\n"));
-    }
-    text.push_str("  --collector.NAME / --no-collector.NAME   turn a collector on / off\n");
-    text.push_str("  --collector.disable-defaults             start with every collector off\n\nCollectors:\n");
     for spec in COLLECTORS {
-        let default = if spec.enabled_by_default { "on" } else { "off" };
-        text.push_str(&format!("  {:<16} default {default}\n", spec.name));
+        flags.push(format!("--collector.{}", spec.name));
+        flags.push(format!("--no-collector.{}", spec.name));
+    }
+    flags
+}
+
+/// Whether `flag` takes a value.
+pub fn takes_value(flag: &str) -> bool {
+    VALUE_FLAGS.iter().any(|f| f.name == flag && !f.switch)
+        || PLAIN_FLAGS
+            .iter()
+            .any(|(names, placeholder, ..)| names.contains(&flag) && !placeholder.is_empty())
+}
+
+/// Width of the flag column, as node_exporter (kingpin) lays it out, and of the whole text.
+const FLAG_COLUMN: usize = 32;
+const WIDTH: usize = 100;
+
+/// One flag: `      --name=VALUE   help`, the help on the next line when the flag is long,
+/// wrapped at `WIDTH`.
+fn push_flag(text: &mut String, flag: &str, help: &str) {
+    let left = if flag.starts_with("--") {
+        format!("      {flag}")
+    } else {
+        format!("  {flag}")
+    };
+    text.push_str(&left);
+    if left.len() + 2 <= FLAG_COLUMN {
+        text.push_str(&" ".repeat(FLAG_COLUMN - left.len()));
+    } else {
+        text.push('\n');
+        text.push_str(&" ".repeat(FLAG_COLUMN));
+    }
+    let mut column = FLAG_COLUMN;
+    for (index, word) in help.split(' ').enumerate() {
+        if index > 0 {
+            if column + 1 + word.len() > WIDTH {
+                text.push('\n');
+                text.push_str(&" ".repeat(FLAG_COLUMN));
+                column = FLAG_COLUMN;
+            } else {
+                text.push(' ');
+                column += 1;
+            }
+        }
+        text.push_str(word);
+        column += word.len();
+    }
+    text.push('\n');
+}
+
+/// `--help`, in node_exporter's style: every flag with its meaning and default.
+pub fn usage() -> String {
+    let defaults = Config::default();
+    let mut text = String::from(
+        "usage: pimetrics [<flags>]\n\n\
+         Raspberry Pi and system metrics for Prometheus: node_exporter-compatible /metrics,\n\
+         Pi firmware health, Pushgateway push. Flags override the config file; a value\n\
+         follows '=' or comes as the next argument.\n\nFlags:\n",
+    );
+    for (names, placeholder, help, _) in PLAIN_FLAGS {
+        let value = if placeholder.is_empty() {
+            String::new()
+        } else {
+            format!("={placeholder}")
+        };
+        let flag = match names {
+            [short, long] if !short.starts_with("--") => format!("{short}, {long}{value}"),
+            [name, alias] => format!("{name}{value} (or {alias})"),
+            _ => format!("{}{value}", names.join(", ")),
+        };
+        push_flag(&mut text, &flag, help);
+    }
+    for flag in VALUE_FLAGS {
+        let default = (flag.default)(&defaults);
+        if flag.switch {
+            // kingpin's form for a bool flag: --[no-]name.
+            let help = format!("{} Default: {default}.", flag.help);
+            push_flag(&mut text, &format!("--[no-]{}", &flag.name[2..]), &help);
+            continue;
+        }
+        let shown = if default.is_empty() {
+            format!("{}={}", flag.name, flag.placeholder)
+        } else {
+            format!("{}={default:?}", flag.name)
+        };
+        let help = if default.is_empty() {
+            format!("{} Default: none.", flag.help)
+        } else {
+            flag.help.to_string()
+        };
+        push_flag(&mut text, &shown, &help);
+    }
+    for spec in COLLECTORS {
+        let state = if spec.enabled_by_default {
+            "enabled"
+        } else {
+            "disabled"
+        };
+        push_flag(
+            &mut text,
+            &format!("--[no-]collector.{}", spec.name),
+            &format!("Enable the {} collector (default: {state}).", spec.name),
+        );
     }
     text
 }
@@ -364,6 +934,183 @@ mod tests {
             ("--push.job=", "push.job"),
         ] {
             let err = parse(&["--push.url=http://gw:9091", flag])
+                .unwrap()
+                .apply(&mut Config::default())
+                .unwrap_err();
+            assert!(err.contains(expected), "{flag}: {err}");
+        }
+    }
+
+    /// Whether `help` mentions `flag` as a whole word (`--collector.cpu` is not
+    /// `--collector.cpufreq`), directly or as `--[no-]collector.NAME`.
+    fn mentions(help: &str, flag: &str) -> bool {
+        let bare = flag.strip_prefix("--no-").or(flag.strip_prefix("--"));
+        let forms = [
+            flag.to_string(),
+            flag.replacen("--collector.", "--[no-]collector.", 1),
+            flag.replacen("--no-collector.", "--[no-]collector.", 1),
+            format!("--[no-]{}", bare.unwrap_or(flag)),
+        ];
+        forms.iter().any(|form| {
+            help.match_indices(form.as_str()).any(|(at, _)| {
+                let next = help[at + form.len()..].chars().next();
+                let before = help[..at].chars().next_back();
+                !matches!(next, Some(c) if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+                    && !matches!(before, Some(c) if c.is_ascii_alphanumeric() || c == '-')
+            })
+        })
+    }
+
+    #[test]
+    fn help_describes_every_accepted_flag() {
+        let help = usage();
+        let flags = accepted_flags();
+        assert!(flags.len() > 40, "{flags:?}");
+        for flag in &flags {
+            assert!(
+                mentions(&help, flag),
+                "--help does not describe {flag}:\n{help}"
+            );
+            // And the parser really accepts it.
+            let args: Vec<&str> = if takes_value(flag) {
+                vec![flag, "1s"]
+            } else {
+                vec![flag]
+            };
+            assert!(parse(&args).is_ok(), "{flag}");
+        }
+        // Every --flag the help names is accepted (no stale help).
+        for word in help.split(|c: char| c.is_whitespace() || c == '=' || c == ',') {
+            let word = word.trim_end_matches(['.', ')', ':']);
+            if let Some(rest) = word.strip_prefix("--[no-]") {
+                assert!(flags.contains(&format!("--{rest}")), "{word}");
+            } else if word.starts_with("--") && word.len() > 2 {
+                assert!(flags.contains(&word.to_string()), "help names {word:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn help_shows_defaults_in_node_exporter_style() {
+        let help = usage();
+        for expected in [
+            "usage: pimetrics [<flags>]",
+            "  -h, --help                    Show this help and exit.",
+            "      --web.listen-address=\":9243\"",
+            "      --path.procfs=\"/proc\"     procfs mountpoint.",
+            "      --collector.filesystem.mount-timeout=\"5s\"",
+            "      --collector.textfile.directory=DIR",
+            "Default: none.",
+            "      --log.level=\"info\"",
+            "      --push.mode=\"always\"",
+            "      --collector.rpi.pmic-interval=\"30s\"",
+            "      --[no-]collector.cpu      Enable the cpu collector (default: enabled).",
+        ] {
+            assert!(help.contains(expected), "{expected:?} not in:\n{help}");
+        }
+        // Every line of the flag list is a flag, or help text in the help column.
+        for line in help.lines().skip_while(|l| *l != "Flags:").skip(1) {
+            let help_line = line.starts_with(&" ".repeat(FLAG_COLUMN))
+                && line.len() > FLAG_COLUMN
+                && line.len() <= WIDTH;
+            let flag_line = line.starts_with("  -h") || line.starts_with("      --");
+            assert!(help_line || flag_line, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn node_exporter_filter_flags() {
+        let mut config = Config::default();
+        parse(&[
+            "--collector.netstat.fields=^Tcp_.*",
+            "--collector.vmstat.fields=^pgfault$",
+            "--collector.netclass.ignored-devices=^veth",
+            "--collector.netclass.ignore-invalid-speed",
+            "--collector.netdev.device-include=^eth0$",
+            "--collector.diskstats.device-include=^mmcblk0$",
+            "--collector.arp.device-exclude=^docker",
+            "--collector.powersupply.ignored-supplies=^AC$",
+        ])
+        .unwrap()
+        .apply(&mut config)
+        .unwrap();
+        assert_eq!(config.netstat.fields, "^Tcp_.*");
+        assert_eq!(config.vmstat.fields, "^pgfault$");
+        assert_eq!(config.netclass.ignored_devices, "^veth");
+        assert!(config.netclass.ignore_invalid_speed);
+        assert_eq!(config.netdev.device_include, "^eth0$");
+        assert_eq!(config.diskstats.device_include, "^mmcblk0$");
+        assert!(config.diskstats.filter().unwrap().ignored("sda"));
+        assert!(!config.diskstats.filter().unwrap().ignored("mmcblk0"));
+        assert_eq!(config.arp.device_exclude, "^docker");
+        assert_eq!(config.powersupplyclass.ignored_supplies, "^AC$");
+        parse(&["--no-collector.netclass.ignore-invalid-speed"])
+            .unwrap()
+            .apply(&mut config)
+            .unwrap();
+        assert!(!config.netclass.ignore_invalid_speed);
+        for (flags, expected) in [
+            (
+                &[
+                    "--collector.netdev.device-include=a",
+                    "--collector.netdev.device-exclude=b",
+                ][..],
+                "mutually exclusive",
+            ),
+            (
+                &[
+                    "--collector.diskstats.device-include=a",
+                    "--collector.diskstats.device-exclude=b",
+                ],
+                "mutually exclusive",
+            ),
+            (&["--collector.netstat.fields=("], "netstat.fields"),
+            (&["--collector.vmstat.fields=("], "vmstat.fields"),
+            (&["--collector.arp.device-include=("], "arp.device_include"),
+        ] {
+            let err = parse(flags)
+                .unwrap()
+                .apply(&mut Config::default())
+                .unwrap_err();
+            assert!(err.contains(expected), "{flags:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn remote_write_flags() {
+        let mut config = Config::default();
+        parse(&[
+            "--remote-write.url=http://prom:9090/api/v1/write",
+            "--remote-write.interval=30s",
+            "--remote-write.buffer-dir",
+            "/var/lib/pimetrics/rw",
+            "--remote-write.buffer-max-bytes=64MiB",
+            "--remote-write.buffer-max-age=2h",
+            "--remote-write.flush-interval=2m",
+            "--remote-write.bearer-token-file=/etc/pimetrics/token",
+            "--remote-write.ca-file=/etc/pimetrics/ca.pem",
+        ])
+        .unwrap()
+        .apply(&mut config)
+        .unwrap();
+        let rw = &config.remote_write;
+        assert_eq!(rw.url.as_deref(), Some("http://prom:9090/api/v1/write"));
+        assert_eq!(rw.interval.0.as_secs(), 30);
+        assert_eq!(rw.buffer_dir, Some(PathBuf::from("/var/lib/pimetrics/rw")));
+        assert_eq!(rw.buffer_max_bytes, 64 << 20);
+        assert_eq!(rw.buffer_max_age.0.as_secs(), 7200);
+        assert_eq!(rw.flush_interval.0.as_secs(), 120);
+        assert_eq!(
+            rw.bearer_token_file,
+            Some(PathBuf::from("/etc/pimetrics/token"))
+        );
+        assert_eq!(rw.ca_file, Some(PathBuf::from("/etc/pimetrics/ca.pem")));
+        for (flag, expected) in [
+            ("--remote-write.url=prom:9090", "remote_write.url"),
+            ("--remote-write.interval=0s", "remote_write.interval"),
+            ("--remote-write.buffer-max-bytes=lots", "invalid size"),
+        ] {
+            let err = parse(&["--remote-write.url=http://prom:9090/api/v1/write", flag])
                 .unwrap()
                 .apply(&mut Config::default())
                 .unwrap_err();

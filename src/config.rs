@@ -28,12 +28,19 @@ pub struct Config {
     pub filesystem: FilesystemConfig,
     pub diskstats: DiskstatsConfig,
     pub netdev: NetdevConfig,
+    pub netclass: crate::collector::netclass::NetclassConfig,
+    pub netstat: crate::collector::netstat::NetstatConfig,
+    pub vmstat: crate::collector::vmstat::VmstatConfig,
+    pub arp: crate::collector::arp::ArpConfig,
+    pub powersupplyclass: crate::collector::powersupplyclass::PowerSupplyConfig,
     pub textfile: TextfileConfig,
     pub pi: PiConfig,
     /// Pushgateway push (docs/push.md); off unless `push.url` is set.
     pub push: crate::push::PushConfig,
     /// The HTTP endpoint: TLS and auth file, socket activation, limits.
     pub web: WebSettings,
+    /// Prometheus remote write (docs/remote-write.md); off unless `remote_write.url` is set.
+    pub remote_write: crate::remote_write::RemoteWriteConfig,
 }
 
 impl Default for Config {
@@ -47,10 +54,16 @@ impl Default for Config {
             filesystem: FilesystemConfig::default(),
             diskstats: DiskstatsConfig::default(),
             netdev: NetdevConfig::default(),
+            netclass: Default::default(),
+            netstat: Default::default(),
+            vmstat: Default::default(),
+            arp: Default::default(),
+            powersupplyclass: Default::default(),
             textfile: TextfileConfig::default(),
             pi: PiConfig::default(),
             push: crate::push::PushConfig::default(),
             web: WebSettings::default(),
+            remote_write: crate::remote_write::RemoteWriteConfig::default(),
         }
     }
 }
@@ -161,21 +174,55 @@ impl Default for FilesystemConfig {
 pub struct DiskstatsConfig {
     /// Regex of block devices to skip (partitions, loop and RAM disks by default).
     pub device_exclude: String,
+    /// Regex of the only block devices to report; setting it drops the default exclude (as
+    /// node_exporter does); exclusive with a changed `device_exclude`.
+    pub device_include: String,
 }
 
 impl Default for DiskstatsConfig {
     fn default() -> Self {
         DiskstatsConfig {
             device_exclude: DEFAULT_DISK_DEVICE_EXCLUDE.to_string(),
+            device_include: String::new(),
         }
+    }
+}
+
+impl DiskstatsConfig {
+    /// node_exporter's rule: an include replaces the default exclude.
+    pub fn filter(&self) -> Result<crate::collector::device_filter::DeviceFilter, String> {
+        let exclude = if !self.device_include.is_empty()
+            && self.device_exclude == DEFAULT_DISK_DEVICE_EXCLUDE
+        {
+            ""
+        } else {
+            &self.device_exclude
+        };
+        crate::collector::device_filter::DeviceFilter::new(
+            "diskstats",
+            exclude,
+            &self.device_include,
+        )
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NetdevConfig {
-    /// Regex of network devices to skip; empty: none.
+    /// Regex of network devices to skip; empty: none. Exclusive with `device_include`.
     pub device_exclude: String,
+    /// Regex of the only network devices to report; empty: all.
+    pub device_include: String,
+}
+
+impl NetdevConfig {
+    pub fn filter(&self) -> Result<crate::collector::device_filter::DeviceFilter, String> {
+        crate::collector::device_filter::DeviceFilter::new(
+            "netdev",
+            &self.device_exclude,
+            &self.device_include,
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -315,8 +362,12 @@ impl fmt::Display for Seconds {
             write!(f, "{ms}ms")
         } else if ms % 60_000 != 0 || ms == 0 {
             write!(f, "{}s", ms / 1000)
-        } else {
+        } else if ms % 3_600_000 != 0 {
             write!(f, "{}m", ms / 60_000)
+        } else if ms % 86_400_000 != 0 {
+            write!(f, "{}h", ms / 3_600_000)
+        } else {
+            write!(f, "{}d", ms / 86_400_000)
         }
     }
 }
@@ -435,12 +486,22 @@ impl Config {
                 "filesystem.fs_types_exclude",
                 &self.filesystem.fs_types_exclude,
             ),
-            ("diskstats.device_exclude", &self.diskstats.device_exclude),
-            ("netdev.device_exclude", &self.netdev.device_exclude),
         ] {
             regex_lite::Regex::new(pattern).map_err(|err| {
                 ConfigError::value(format!("{key}: invalid regex {pattern:?}: {err}"))
             })?;
+        }
+        // Each collector's own settings check themselves.
+        for check in [
+            self.diskstats.filter().map(|_| ()),
+            self.netdev.filter().map(|_| ()),
+            self.netclass.validate(),
+            self.netstat.validate(),
+            self.vmstat.validate(),
+            self.arp.validate(),
+            self.powersupplyclass.validate(),
+        ] {
+            check.map_err(ConfigError::value)?;
         }
         if self.filesystem.mount_timeout.0.is_zero() {
             return Err(ConfigError::value(
@@ -448,6 +509,7 @@ impl Config {
             ));
         }
         self.push.validate().map_err(ConfigError::value)?;
+        self.remote_write.validate().map_err(ConfigError::value)?;
         for (key, value, max) in [
             (
                 "filesystem.mount_timeout",
@@ -604,27 +666,44 @@ fn key_before(text: &str, line: usize, column: usize) -> Option<String> {
     // Colons inside strings and comments are blanked, so every colon left follows a key or
     // a map's string key (then look further back, to the map's own key).
     while let Some(colon) = rest.rfind(':') {
-        let before = rest[..colon].trim_end();
+        let before = rest.get(..colon).unwrap_or_default().trim_end();
+        // The key is the ASCII word before the colon; start after the last other character,
+        // whatever its width.
         let start = before
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .map_or(0, |i| i + 1);
-        let key = &before[start..];
+            .char_indices()
+            .rfind(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let key = before.get(start..).unwrap_or_default();
         if key.starts_with(|c: char| c.is_ascii_alphabetic()) {
             return Some(key.to_string());
         }
-        rest = &rest[..colon];
+        rest = rest.get(..colon).unwrap_or_default();
     }
     None
 }
 
-/// `text` with the contents of string literals and `//` comments replaced by spaces (quotes
-/// and line breaks kept), so punctuation inside them is not taken for RON syntax.
+/// `text` with the contents of string literals, `//` comments and (nested) `/* */` comments
+/// replaced by spaces (quotes and line breaks kept), so punctuation inside them is not taken
+/// for RON syntax.
 fn blank_strings_and_comments(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let (mut in_string, mut escaped, mut in_comment) = (false, false, false);
+    let mut block_depth = 0usize;
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '\n' {
+        if block_depth > 0 && !in_string {
+            if c == '*' && chars.peek() == Some(&'/') {
+                chars.next();
+                block_depth -= 1;
+                out.push_str("  ");
+            } else if c == '/' && chars.peek() == Some(&'*') {
+                chars.next();
+                block_depth += 1;
+                out.push_str("  ");
+            } else {
+                out.push(if c == '\n' { '\n' } else { ' ' });
+            }
+        } else if c == '\n' {
             in_comment = false;
             out.push(c);
         } else if in_comment {
@@ -643,6 +722,10 @@ fn blank_strings_and_comments(text: &str) -> String {
         } else if c == '/' && chars.peek() == Some(&'/') {
             in_comment = true;
             out.push(' ');
+        } else if c == '/' && chars.peek() == Some(&'*') {
+            chars.next();
+            block_depth = 1;
+            out.push_str("  ");
         } else {
             out.push(c);
         }
@@ -775,6 +858,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("collectors: "), "{err}");
+    }
+
+    #[test]
+    fn non_ascii_before_a_syntax_error_is_no_panic() {
+        // Found by fuzzing: a colon in a block comment after "ó", before a syntax error, made
+        // the key search slice inside the character.
+        let err = Config::from_ron(
+            "/* Configuración: x */\n(\n listen_address \":9243\",\n)\n",
+            Some(Path::new("es.ron")),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("es.ron:3:"), "{err}");
+        assert!(
+            !err.contains("Configuraci"),
+            "a comment is not a key: {err}"
+        );
+        for text in [
+            "(\n node: \"é\", // año: x\n listen_address \":1\")",
+            "/* ó: ñ */ (node: 1)",
+            "(é:",
+            "(nodeé: 1)",
+            "/* /* nested: ü */ */ (log_level: 4)",
+        ] {
+            assert!(Config::from_ron(text, None).is_err(), "{text}");
+        }
     }
 
     #[test]

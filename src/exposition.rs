@@ -94,6 +94,8 @@ struct Family {
 pub struct Exposition {
     families: Vec<Family>,
     by_name: HashMap<String, usize>,
+    /// Slots of forgotten families, reused by the next new family.
+    free: Vec<usize>,
     node: String,
     /// `node="..."`, escaped once.
     node_label: String,
@@ -187,6 +189,7 @@ impl Exposition {
         Exposition {
             families: Vec::new(),
             by_name: HashMap::new(),
+            free: Vec::new(),
             node: node.to_string(),
             node_label,
         }
@@ -231,17 +234,48 @@ impl Exposition {
                 })
             };
         }
-        let index = self.families.len();
-        self.families.push(Family {
+        let family = Family {
             name: name.to_string(),
             help: help.to_string(),
             kind,
             label_names: label_names.iter().map(|l| l.to_string()).collect(),
             labels: String::new(),
             samples: Vec::new(),
-        });
+        };
+        let index = match self.free.pop() {
+            Some(index) => {
+                self.families[index] = family;
+                index
+            }
+            None => {
+                self.families.push(family);
+                self.families.len() - 1
+            }
+        };
         self.by_name.insert(name.to_string(), index);
         Ok(FamilyId(index))
+    }
+
+    /// Removes a family whose name came from outside (textfile) and is no longer written: its
+    /// name and memory are released and its slot goes to the next new family, so names that
+    /// come and go do not accumulate. `id` must not be used afterwards.
+    pub fn forget(&mut self, id: FamilyId) {
+        let Some(family) = self.families.get_mut(id.0) else {
+            return;
+        };
+        if self.by_name.get(&family.name) != Some(&id.0) {
+            return; // already forgotten
+        }
+        self.by_name.remove(&family.name);
+        *family = Family {
+            name: String::new(),
+            help: String::new(),
+            kind: Kind::Untyped,
+            label_names: Vec::new(),
+            labels: String::new(),
+            samples: Vec::new(),
+        };
+        self.free.push(id.0);
     }
 
     pub fn lookup(&self, name: &str) -> Option<FamilyId> {
@@ -492,6 +526,31 @@ mod tests {
         assert_eq!(exp.family("a", "A.", Kind::Gauge, &["x"]), a);
         assert!(exp.try_family("a", "A.", Kind::Counter, &["x"]).is_err());
         assert!(exp.try_family("a", "A.", Kind::Gauge, &["y"]).is_err());
+    }
+
+    #[test]
+    fn forgotten_families_release_their_name_and_slot() {
+        let mut exp = Exposition::new("n");
+        let kept = exp.family("kept", "K.", Kind::Gauge, &[]);
+        let gone = exp.try_family("gone", "G.", Kind::Gauge, &[]).unwrap();
+        exp.sample(gone, &[], 1.0);
+        exp.forget(gone);
+        exp.forget(gone);
+        assert_eq!(exp.lookup("gone"), None);
+        let mut out = String::new();
+        exp.render(&mut out);
+        assert_eq!(out, "");
+        let new = exp.try_family("new", "N.", Kind::Counter, &[]).unwrap();
+        assert_eq!(new, gone, "the slot is reused");
+        assert_eq!(exp.families.len(), 2);
+        exp.sample(kept, &[], 2.0);
+        exp.sample(new, &[], 3.0);
+        exp.render(&mut out);
+        assert_eq!(
+            out,
+            "# HELP kept K.\n# TYPE kept gauge\nkept{node=\"n\"} 2\n\
+             # HELP new N.\n# TYPE new counter\nnew{node=\"n\"} 3\n"
+        );
     }
 
     #[test]

@@ -13,10 +13,12 @@ pub mod http;
 pub mod logging;
 pub mod pi;
 pub mod push;
+pub mod remote_write;
 pub mod roots;
 pub mod selfmetrics;
 pub mod systemd;
 pub mod textformat;
+pub mod webconfig;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +58,7 @@ struct Running {
     agent: Arc<Agent>,
     endpoint: Arc<http::Endpoint>,
     pusher: Option<push::Pusher>,
+    remote_write: Option<remote_write::RemoteWrite>,
 }
 
 async fn serve(source: Arc<dyn ConfigSource>, config: Config) -> Result<(), String> {
@@ -93,6 +96,14 @@ async fn serve(source: Arc<dyn ConfigSource>, config: Config) -> Result<(), Stri
     } else {
         None
     };
+    let remote_write = if config.remote_write.enabled() {
+        Some(remote_write::RemoteWrite::start(
+            Arc::clone(&agent),
+            &config.remote_write,
+        )?)
+    } else {
+        None
+    };
     let endpoint = http::Endpoint::new(Arc::clone(&agent), settings);
     let (stop_accepting, accepting) = tokio::sync::watch::channel(false);
     let accept_loop = tokio::spawn(http::serve(listener, Arc::clone(&endpoint), accepting));
@@ -121,6 +132,7 @@ async fn serve(source: Arc<dyn ConfigSource>, config: Config) -> Result<(), Stri
         agent,
         endpoint,
         pusher,
+        remote_write,
     };
     let signal_name = loop {
         tokio::select! {
@@ -141,6 +153,9 @@ async fn serve(source: Arc<dyn ConfigSource>, config: Config) -> Result<(), Stri
     if let Some(pusher) = running.pusher.take() {
         pusher.stop().await;
     }
+    if let Some(writer) = running.remote_write.take() {
+        writer.stop().await;
+    }
     log::info!("stopped");
     Ok(())
 }
@@ -148,14 +163,7 @@ async fn serve(source: Arc<dyn ConfigSource>, config: Config) -> Result<(), Stri
 /// The endpoint's settings from the config: limits, and TLS, auth and headers from the web
 /// config file.
 fn endpoint_settings(web: &config::WebSettings) -> Result<http::Settings, String> {
-    let settings = http::Settings::plain(web.clone());
-    if let Some(path) = &web.config_file {
-        return Err(format!(
-            "web.config_file {}: TLS and basic auth are not built in yet",
-            path.display()
-        ));
-    }
-    Ok(settings)
+    http::Settings::load(web)
 }
 
 /// SIGHUP: reads the config (and the web config) again. A bad file is logged and the running
@@ -221,6 +229,18 @@ async fn apply(config: Config, settings: http::Settings, running: &mut Running) 
             match push::Pusher::start(Arc::clone(&running.agent), &config.push) {
                 Ok(pusher) => running.pusher = Some(pusher),
                 Err(err) => log::error!("reload: push not restarted: {err}"),
+            }
+        }
+    }
+    if config.remote_write != running.config.remote_write || node_changed {
+        if let Some(writer) = running.remote_write.take() {
+            writer.stop().await;
+        }
+        if config.remote_write.enabled() {
+            match remote_write::RemoteWrite::start(Arc::clone(&running.agent), &config.remote_write)
+            {
+                Ok(writer) => running.remote_write = Some(writer),
+                Err(err) => log::error!("reload: remote write not restarted: {err}"),
             }
         }
     }

@@ -81,17 +81,32 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
     ))
 }
 
-/// Reads a whole file into `buf`, reusing its capacity (scrapes read the same files every time).
+/// Most bytes read from one file under the roots. /proc and /sys files are small (a
+/// mountinfo with thousands of container mounts is a few MiB); this bounds what a strange
+/// mount or a fixture gone wrong can make the agent allocate.
+pub const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Reads a whole file into `buf`, reusing its capacity (scrapes read the same files every
+/// time). A file longer than `MAX_FILE_BYTES` is an error, not a partial read.
 pub fn read_into(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
     buf.clear();
-    open_regular(path)?.read_to_end(buf)?;
+    open_regular(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(buf)?;
+    if buf.len() as u64 > MAX_FILE_BYTES {
+        buf.clear();
+        buf.shrink_to(64 * 1024);
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("longer than {} MiB, not read", MAX_FILE_BYTES >> 20),
+        ));
+    }
     Ok(())
 }
 
 /// Reads a small sysfs attribute and trims the trailing newline.
 pub fn read_trimmed(path: &Path) -> io::Result<String> {
-    let mut text = String::new();
-    open_regular(path)?.read_to_string(&mut text)?;
+    let text = read_to_string(path)?;
     Ok(text.trim_end_matches(['\n', '\0', ' ']).to_string())
 }
 
@@ -115,7 +130,6 @@ pub fn read(path: &Path) -> io::Result<Vec<u8>> {
 
 /// `std::fs::read_to_string` for files under the roots (see `open_regular`).
 pub fn read_to_string(path: &Path) -> io::Result<String> {
-    let mut text = String::new();
-    open_regular(path)?.read_to_string(&mut text)?;
-    Ok(text)
+    String::from_utf8(read(path)?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))
 }

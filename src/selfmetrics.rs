@@ -70,8 +70,10 @@ impl SelfReport for BuildInfo {
 /// so a port scanner cannot grow the series set.
 pub const ROUTES: [&str; 4] = ["/metrics", "/", "/-/healthy", "other"];
 /// Status codes the endpoint answers with.
-pub const CODES: [u16; 8] = [200, 304, 400, 401, 404, 405, 500, 503];
-const CODE_LABELS: [&str; 8] = ["200", "304", "400", "401", "404", "405", "500", "503"];
+pub const CODES: [u16; 9] = [200, 304, 400, 401, 404, 405, 429, 500, 503];
+const CODE_LABELS: [&str; 9] = [
+    "200", "304", "400", "401", "404", "405", "429", "500", "503",
+];
 /// Why a connection ended badly (`pimetrics_http_connection_errors_total{reason}`).
 pub const CONNECTION_ERRORS: [&str; 6] = [
     "header_timeout",
@@ -99,7 +101,7 @@ pub struct HttpStats {
 impl HttpStats {
     pub fn request(&self, path: &str, code: u16) {
         let route = ROUTES.iter().position(|r| *r == path).unwrap_or(3);
-        let code = CODES.iter().position(|c| *c == code).unwrap_or(6);
+        let code = CODES.iter().position(|c| *c == code).unwrap_or(7);
         self.requests[route][code].fetch_add(1, Ordering::Relaxed);
     }
 
@@ -330,21 +332,48 @@ impl SelfReport for ProcessReport {
                 dir.count() as f64,
             );
         }
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit fills the struct it is given.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        if let Some(limit) = soft_limit(libc::RLIMIT_NOFILE) {
             gauge(
                 out,
                 "process_max_fds",
                 "Maximum number of open file descriptors.",
                 Kind::Gauge,
-                limit.rlim_cur as f64,
+                limit,
+            );
+        }
+        if let Some(limit) = soft_limit(libc::RLIMIT_AS) {
+            gauge(
+                out,
+                "process_virtual_memory_max_bytes",
+                "Maximum amount of virtual memory available in bytes.",
+                Kind::Gauge,
+                limit,
             );
         }
     }
+}
+
+/// getrlimit's resource type: glibc has its own, musl (the static Pi builds) a plain int.
+#[cfg(target_env = "gnu")]
+type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type Resource = libc::c_int;
+
+/// A soft resource limit; unlimited is -1, as client_golang reports it.
+fn soft_limit(resource: Resource) -> Option<f64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct it is given.
+    if unsafe { libc::getrlimit(resource, &mut limit) } != 0 {
+        return None;
+    }
+    Some(if limit.rlim_cur == libc::RLIM_INFINITY {
+        -1.0
+    } else {
+        limit.rlim_cur as f64
+    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //!
 //! Never panics: every index is checked, every error is a `ParseError`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use crate::exposition::{is_valid_label_name, is_valid_metric_name, Kind};
@@ -34,6 +34,42 @@ pub struct ParseError {
     /// 1-based.
     pub line: usize,
     pub message: String,
+    /// Set when the input is well-formed so far but exceeds one of the `Limits`.
+    pub limit: Option<Limit>,
+}
+
+/// Which of the `Limits` a parse exceeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Labels on one sample line.
+    Labels,
+    /// Label pairs of all sample lines together.
+    LabelPairs,
+    Series,
+    Families,
+}
+
+/// Bounds on what one parse builds, so memory follows them and not the input: the parse stops
+/// with an error at the first line that exceeds one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Labels on one sample line.
+    pub max_labels_per_sample: usize,
+    /// Label pairs of all the sample lines together (each costs memory: ~100 bytes).
+    pub max_label_pairs: usize,
+    /// Sample lines (series) in the input.
+    pub max_series: usize,
+    /// Metric names (HELP, TYPE or sample lines) in the input.
+    pub max_families: usize,
+}
+
+impl Limits {
+    pub const NONE: Limits = Limits {
+        max_labels_per_sample: usize::MAX,
+        max_label_pairs: usize::MAX,
+        max_series: usize::MAX,
+        max_families: usize::MAX,
+    };
 }
 
 impl fmt::Display for ParseError {
@@ -47,18 +83,33 @@ impl std::error::Error for ParseError {}
 /// Parses a whole file. Families come out in the order they first appear; families that only
 /// had HELP or TYPE lines are dropped (as the Go parser drops them).
 pub fn parse(bytes: &[u8]) -> Result<Vec<Family>, ParseError> {
+    parse_with_limits(bytes, Limits::NONE)
+}
+
+/// `parse`, stopping at the first line beyond `limits`. Time and memory are linear in the
+/// input.
+pub fn parse_with_limits(bytes: &[u8], limits: Limits) -> Result<Vec<Family>, ParseError> {
     let text = std::str::from_utf8(bytes).map_err(|err| {
         let valid = bytes.get(..err.valid_up_to()).unwrap_or_default();
         ParseError {
             line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
             message: "invalid UTF-8".to_string(),
+            limit: None,
         }
     })?;
-    let mut parser = Parser::default();
+    let mut parser = Parser {
+        families: Vec::new(),
+        by_name: HashMap::new(),
+        limits,
+        series: 0,
+        label_pairs: 0,
+        exceeded: None,
+    };
     for (index, line) in text.split('\n').enumerate() {
         parser.line(line).map_err(|message| ParseError {
             line: index + 1,
             message,
+            limit: parser.exceeded,
         })?;
     }
     Ok(parser
@@ -75,10 +126,14 @@ struct FamilyState {
     typed: bool,
 }
 
-#[derive(Default)]
 struct Parser {
     families: Vec<FamilyState>,
     by_name: HashMap<String, usize>,
+    limits: Limits,
+    series: usize,
+    label_pairs: usize,
+    /// The limit the failing line exceeded, if that is why it failed.
+    exceeded: Option<Limit>,
 }
 
 impl Parser {
@@ -98,11 +153,18 @@ impl Parser {
         }
     }
 
-    fn family_index(&mut self, name: &str) -> usize {
+    fn family_index(&mut self, name: &str) -> Result<usize, String> {
         if let Some(&index) = self.by_name.get(name) {
-            return index;
+            return Ok(index);
         }
         let index = self.families.len();
+        if index >= self.limits.max_families {
+            self.exceeded = Some(Limit::Families);
+            return Err(format!(
+                "more than {} metric names",
+                self.limits.max_families
+            ));
+        }
         self.families.push(FamilyState {
             family: Family {
                 name: name.to_string(),
@@ -113,7 +175,7 @@ impl Parser {
             typed: false,
         });
         self.by_name.insert(name.to_string(), index);
-        index
+        Ok(index)
     }
 
     fn comment(&mut self, mut cursor: Cursor<'_>) -> Result<(), String> {
@@ -128,7 +190,7 @@ impl Parser {
             return Err(format!("invalid metric name {name:?} in {keyword} line"));
         }
         cursor.skip_blanks();
-        let index = self.family_index(name);
+        let index = self.family_index(name)?;
         let Some(state) = self.families.get_mut(index) else {
             return Err("internal: family index".into());
         };
@@ -164,9 +226,9 @@ impl Parser {
 
     /// The family a sample name belongs to, as the Go parser finds it: the exact name, else
     /// a summary's `_sum`/`_count`, else a histogram's `_sum`/`_count`/`_bucket`.
-    fn family_of_sample(&mut self, name: &str) -> (usize, &'static str) {
+    fn family_of_sample(&mut self, name: &str) -> Result<(usize, &'static str), String> {
         if let Some(&index) = self.by_name.get(name) {
-            return (index, "");
+            return Ok((index, ""));
         }
         let typed_as = |parser: &Parser, base: &str, kind: Kind| {
             parser
@@ -178,18 +240,18 @@ impl Parser {
         for suffix in ["_sum", "_count"] {
             if let Some(base) = name.strip_suffix(suffix) {
                 if let Some(index) = typed_as(self, base, Kind::Summary) {
-                    return (index, suffix);
+                    return Ok((index, suffix));
                 }
             }
         }
         for suffix in ["_sum", "_count", "_bucket"] {
             if let Some(base) = name.strip_suffix(suffix) {
                 if let Some(index) = typed_as(self, base, Kind::Histogram) {
-                    return (index, suffix);
+                    return Ok((index, suffix));
                 }
             }
         }
-        (self.family_index(name), "")
+        Ok((self.family_index(name)?, ""))
     }
 
     fn sample(&mut self, mut cursor: Cursor<'_>) -> Result<(), String> {
@@ -201,9 +263,25 @@ impl Parser {
             let token = cursor.token();
             return Err(format!("invalid metric name in sample {token:?}"));
         }
+        if self.series >= self.limits.max_series {
+            self.exceeded = Some(Limit::Series);
+            return Err(format!("more than {} series", self.limits.max_series));
+        }
         let labels = if cursor.peek() == Some(b'{') {
             cursor.bump();
-            parse_labels(&mut cursor)?
+            let per_sample = self.limits.max_labels_per_sample;
+            let left = self.limits.max_label_pairs.saturating_sub(self.label_pairs);
+            parse_labels(&mut cursor, per_sample.min(left)).map_err(|(message, exceeded)| {
+                if !exceeded {
+                    message
+                } else if per_sample <= left {
+                    self.exceeded = Some(Limit::Labels);
+                    message
+                } else {
+                    self.exceeded = Some(Limit::LabelPairs);
+                    format!("more than {} labels in all", self.limits.max_label_pairs)
+                }
+            })?
         } else {
             Vec::new()
         };
@@ -228,7 +306,7 @@ impl Parser {
             }
             Some(timestamp)
         };
-        let (index, suffix) = self.family_of_sample(name);
+        let (index, suffix) = self.family_of_sample(name)?;
         let Some(state) = self.families.get_mut(index) else {
             return Err("internal: family index".into());
         };
@@ -252,12 +330,15 @@ impl Parser {
                 return Err(format!("{label}={:?} of {name} is not a number", bound.1));
             }
         }
+        let labels_len = labels.len();
         state.family.samples.push(Sample {
             suffix,
             labels,
             value,
             timestamp_ms,
         });
+        self.series += 1;
+        self.label_pairs += labels_len;
         Ok(())
     }
 }
@@ -267,45 +348,71 @@ fn parse_value(text: &str) -> Option<f64> {
     text.parse::<f64>().ok()
 }
 
-/// `{a="1",b="x\"y"}` after the `{`: label pairs, escapes resolved, duplicates rejected.
-fn parse_labels(cursor: &mut Cursor<'_>) -> Result<Vec<(String, String)>, String> {
+/// Up to this many labels, duplicates are found by scanning; beyond, by a set, so a line with
+/// any number of labels parses in linear time.
+const LABELS_SCANNED: usize = 16;
+
+/// `{a="1",b="x\"y"}` after the `{`: label pairs, escapes resolved, duplicates rejected, at
+/// most `max` of them. The error says whether `max` was the problem.
+fn parse_labels<'a>(
+    cursor: &mut Cursor<'a>,
+    max: usize,
+) -> Result<Vec<(String, String)>, (String, bool)> {
+    let syntax = |message: String| (message, false);
     let mut labels: Vec<(String, String)> = Vec::new();
+    // The names as slices of the line, and as a set once there are many.
+    let mut names: Vec<&'a str> = Vec::new();
+    let mut seen: HashSet<&'a str> = HashSet::new();
     loop {
         cursor.skip_blanks();
         if cursor.peek() == Some(b'}') {
             cursor.bump();
             return Ok(labels);
         }
+        if labels.len() >= max {
+            return Err((format!("more than {max} labels on one line"), true));
+        }
         let name = cursor.take_while(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !is_valid_label_name(name) {
-            return Err(format!(
+            return Err(syntax(format!(
                 "invalid label name at {:?}",
                 cursor.rest_from(name)
-            ));
+            )));
         }
         if name == "__name__" {
-            return Err("label name __name__ is reserved".into());
+            return Err(syntax("label name __name__ is reserved".into()));
         }
         cursor.skip_blanks();
         if cursor.peek() != Some(b'=') {
-            return Err(format!("expected '=' after label name {name}"));
+            return Err(syntax(format!("expected '=' after label name {name}")));
         }
         cursor.bump();
         cursor.skip_blanks();
         if cursor.peek() != Some(b'"') {
-            return Err(format!("expected '\"' to start the value of label {name}"));
+            return Err(syntax(format!(
+                "expected '\"' to start the value of label {name}"
+            )));
         }
         cursor.bump();
-        let value = cursor.quoted_value(name)?;
-        if labels.iter().any(|(n, _)| n == name) {
-            return Err(format!("duplicate label name {name}"));
+        let value = cursor.quoted_value(name).map_err(syntax)?;
+        let duplicate = if names.len() < LABELS_SCANNED {
+            names.contains(&name)
+        } else {
+            if seen.is_empty() {
+                seen.extend(names.iter().copied());
+            }
+            !seen.insert(name)
+        };
+        if duplicate {
+            return Err(syntax(format!("duplicate label name {name}")));
         }
+        names.push(name);
         labels.push((name.to_string(), value));
         cursor.skip_blanks();
         match cursor.peek() {
             Some(b',') => cursor.bump(),
             Some(b'}') => {}
-            _ => return Err(format!("expected ',' or '}}' after label {name}")),
+            _ => return Err(syntax(format!("expected ',' or '}}' after label {name}"))),
         }
     }
 }
@@ -551,6 +658,51 @@ rpi_voltage{id=\"core\"} 0.8600\n";
                 String::from_utf8_lossy(text)
             );
         }
+    }
+
+    #[test]
+    fn many_labels_on_one_line_parse_in_linear_time() {
+        // Found by fuzzing: 600k labels on one line never finished (quadratic duplicate check).
+        let mut line = String::from("m{");
+        for i in 0..200_000 {
+            line.push_str(&format!("l{i}=\"v\","));
+        }
+        line.push_str("} 1\n");
+        let families = parse(line.as_bytes()).unwrap();
+        assert_eq!(families[0].samples[0].labels.len(), 200_000);
+        line.insert_str(2, "l199999=\"w\",");
+        let err = parse(line.as_bytes()).unwrap_err();
+        assert!(
+            err.message.contains("duplicate label name l199999"),
+            "{err}"
+        );
+        assert_eq!(err.limit, None);
+    }
+
+    #[test]
+    fn limits_stop_the_parse_at_the_line_that_exceeds_them() {
+        let limits = Limits {
+            max_labels_per_sample: 2,
+            max_label_pairs: 3,
+            max_series: 3,
+            max_families: 2,
+        };
+        let ok = b"a{x=\"1\",y=\"2\"} 1\na 2\nb 3\n";
+        assert_eq!(parse_with_limits(ok, limits).unwrap().len(), 2);
+        let err = parse_with_limits(b"a 1\na{x=\"1\",y=\"2\",z=\"3\"} 1\n", limits).unwrap_err();
+        assert_eq!((err.line, err.limit), (2, Some(Limit::Labels)), "{err}");
+        assert!(err.message.contains("more than 2 labels"), "{err}");
+        let err = parse_with_limits(b"a 1\na{x=\"\"} 2\na{y=\"\"} 3\nb 4\n", limits).unwrap_err();
+        assert_eq!((err.line, err.limit), (4, Some(Limit::Series)), "{err}");
+        let err =
+            parse_with_limits(b"a{x=\"1\",y=\"2\"} 1\nb{x=\"1\",y=\"2\"} 1\n", limits).unwrap_err();
+        assert_eq!((err.line, err.limit), (2, Some(Limit::LabelPairs)), "{err}");
+        assert!(err.message.contains("more than 3 labels in all"), "{err}");
+        // Names alone (HELP lines) cost memory too.
+        let err = parse_with_limits(b"# HELP a A\n# HELP b B\n# HELP c C\n", limits).unwrap_err();
+        assert_eq!((err.line, err.limit), (3, Some(Limit::Families)), "{err}");
+        // A syntax error is no limit.
+        assert_eq!(parse_with_limits(b"a{\n", limits).unwrap_err().limit, None);
     }
 
     #[test]

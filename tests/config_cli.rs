@@ -105,6 +105,24 @@ const BAD_CONFIGS: &[BadConfig] = &[
         expected: &["node", "must not be empty"],
     },
     BadConfig {
+        kind: "duration that overflows",
+        text: "(\n  push: (\n    interval: \"99999999999999999d\",\n  ),\n)\n",
+        position: "3:",
+        expected: &["interval", "too long"],
+    },
+    BadConfig {
+        kind: "duration over its bound",
+        text: "(\n  push: (\n    url: \"http://gw:9091\",\n    interval: \"400d\",\n  ),\n)\n",
+        position: "4:5",
+        expected: &["push.interval", "longer than the most allowed, 1d"],
+    },
+    BadConfig {
+        kind: "timeout over its bound",
+        text: "(\n  web: (\n    collect_timeout: \"1h\",\n  ),\n)\n",
+        position: "3:5",
+        expected: &["web.collect_timeout", "longer than the most allowed, 10m"],
+    },
+    BadConfig {
         kind: "bad log level",
         text: "(\n  log_level: loud,\n)\n",
         position: "2:",
@@ -396,7 +414,8 @@ fn unknown_flags_and_missing_values_are_errors() {
     }
     let help = run_agent(&["--help"]);
     assert!(help.status.success());
-    assert!(stdout(&help).contains("--check-config FILE"));
+    assert!(stdout(&help).contains("--check-config=FILE"));
+    assert!(stdout(&help).contains("--web.listen-address=\":9243\""));
     let version = run_agent(&["--version"]);
     assert_eq!(
         stdout(&version),

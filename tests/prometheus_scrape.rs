@@ -238,9 +238,9 @@ fn scrape_record(port: u16, job: &str, window: &str) -> (f64, f64) {
 
 /// A real interval: Prometheus scrapes every 15 s for 65 s, with idle gaps longer than the
 /// endpoint's header timeout (keep-alive connections are closed between scrapes and opened
-/// again); every scrape must succeed.
+/// again); every scrape must succeed, plain and over TLS with basic auth.
 #[test]
-fn prometheus_at_a_15_s_interval_for_65_s() {
+fn prometheus_at_a_15_s_interval_for_65_s_plain_and_tls() {
     if require_or_skip("prometheus", "15 s interval").is_none() {
         return;
     }
@@ -248,24 +248,48 @@ fn prometheus_at_a_15_s_interval_for_65_s() {
     let config = dir.path().join("agent.ron");
     // A header timeout below the interval, so every scrape meets a closed idle connection.
     std::fs::write(&config, "(web: (header_read_timeout: \"10s\"))").unwrap();
-    let (agent, agent_port) = start_agent(&["--config", config.to_str().unwrap()]);
+    let (plain, plain_port) = start_agent(&["--config", config.to_str().unwrap()]);
+
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), signing_key.serialize_pem()).unwrap();
+    let hash = bcrypt::hash("scrape secret", 4).unwrap();
+    std::fs::write(
+        dir.path().join("web.yml"),
+        format!("tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\nbasic_auth_users:\n  prometheus: '{hash}'\n"),
+    )
+    .unwrap();
+    let (tls, tls_port) = start_agent(&[
+        "--config",
+        config.to_str().unwrap(),
+        &format!("--web.config.file={}", dir.path().join("web.yml").display()),
+    ]);
     let (_prometheus, port, _pdir) = start_prometheus(
         &format!(
-            "  - job_name: slow\n    scrape_timeout: 10s\n    static_configs:\n      - targets: ['127.0.0.1:{agent_port}']\n"
+            "  - job_name: slow\n    scrape_timeout: 10s\n    static_configs:\n      - targets: ['127.0.0.1:{plain_port}']\n\
+             \x20 - job_name: slow_tls\n    scheme: https\n    scrape_timeout: 10s\n\
+             \x20   basic_auth:\n      username: prometheus\n      password: scrape secret\n\
+             \x20   tls_config:\n      ca_file: {}\n\
+             \x20   static_configs:\n      - targets: ['127.0.0.1:{tls_port}']\n",
+            dir.path().join("cert.pem").display()
         ),
         "15s",
     );
     std::thread::sleep(Duration::from_secs(65));
-    let (count, min) = scrape_record(port, "slow", "70s");
-    assert!(count >= 4.0, "only {count} scrapes in 65 s");
-    assert_eq!(min, 1.0, "a scrape failed");
-    let exp = parse_exposition(&scrape(agent_port, "/metrics"));
+    for job in ["slow", "slow_tls"] {
+        let (count, min) = scrape_record(port, job, "70s");
+        assert!(count >= 4.0, "{job}: only {count} scrapes in 65 s");
+        assert_eq!(min, 1.0, "{job}: a scrape failed");
+    }
+    let exp = parse_exposition(&scrape(plain_port, "/metrics"));
     let served = exp
         .value(
             "pimetrics_http_requests_total",
             &[("path", "/metrics"), ("code", "200")],
         )
         .unwrap();
-    assert!(served >= count, "{served} answered, {count} scraped");
-    drop(agent);
+    assert!(served >= 4.0, "{served} answered");
+    drop(plain);
+    drop(tls);
 }

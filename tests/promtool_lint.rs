@@ -38,6 +38,13 @@ fn lint(promtool: &std::path::Path, what: &str, exposition: &str) -> BTreeSet<St
         .collect()
 }
 
+/// Names node_exporter 1.12 exports and the 1.5 here does not (its default netstat fields),
+/// so their complaints cannot be drawn from node_exporter's output here: accepted by name.
+const NODE_EXPORTER_1_12_NAMES: &[&str] = &[
+    "node_netstat_TcpExt_TCPOFOQueue",
+    "node_netstat_TcpExt_TCPRcvQDrop",
+];
+
 fn is_our_own(name: &str) -> bool {
     name.starts_with("pimetrics_") || name.starts_with("rpi_")
 }
@@ -90,7 +97,14 @@ fn our_metrics_draw_no_complaint_node_exporter_does_not_draw() {
     let our_complaints = lint(&promtool, "pimetrics /metrics", &ours);
     let their_complaints = lint(&promtool, "node_exporter /metrics", &theirs);
     let accepted: Vec<&String> = our_complaints.intersection(&their_complaints).collect();
-    let new: Vec<&String> = our_complaints.difference(&their_complaints).collect();
+    let new: Vec<&String> = our_complaints
+        .difference(&their_complaints)
+        .filter(|c| {
+            !c.split_whitespace()
+                .next()
+                .is_some_and(|name| NODE_EXPORTER_1_12_NAMES.contains(&name))
+        })
+        .collect();
     println!(
         "promtool: {} complaints about pimetrics' {} names, {} of them drawn by node_exporter's \
          identical names too (accepted):",

@@ -32,12 +32,28 @@ fn documented(readme: &str, family: &str) -> bool {
     if family.starts_with("node_memory_") && readme.contains("node_memory_<Field>") {
         return true;
     }
+    // So do netstat, vmstat and sockstat (names from the kernel's field names).
+    for (prefix, pattern) in [
+        ("node_netstat_", "node_netstat_<Protocol>_<Field>"),
+        ("node_vmstat_", "node_vmstat_<field>"),
+        ("node_sockstat_", "node_sockstat_<PROTO>_<state>"),
+    ] {
+        if family.starts_with(prefix) && readme.contains(pattern) {
+            return true;
+        }
+    }
     [
         "node_hwmon",
         "node_disk",
         "node_filesystem",
         "node_network",
         "node_cpu",
+        "node_nf_conntrack_stat",
+        "node_nvme_namespace",
+        "node_power_supply",
+        "node_softnet",
+        "node_timex",
+        "node_watchdog",
         "rpi_pmic",
         "rpi",
     ]

@@ -476,7 +476,8 @@ fn textfile_good_files_export_what_node_exporter_exports() {
         .iter()
         .any(|prefix| name.starts_with(prefix))
     };
-    let textfile_metric = |name: &str| !own_metric(name);
+    // node_textfile_dropped_files is ours only (the caps node_exporter does not have).
+    let textfile_metric = |name: &str| !own_metric(name) && name != "node_textfile_dropped_files";
     assert_eq!(
         comparable(&ours, textfile_metric),
         comparable(&theirs, textfile_metric)
@@ -617,4 +618,184 @@ fn textfile_without_directory_or_with_a_missing_one() {
     let (out, result) = scrape(&mut collector, &mut exp);
     result.unwrap();
     assert_eq!(out.value("node_textfile_scrape_error", &[]), Some(1.0));
+}
+
+/// `node_textfile_dropped_files{reason}` of one scrape.
+fn dropped(out: &common::Exposition, reason: &str) -> Option<f64> {
+    out.value("node_textfile_dropped_files", &[("reason", reason)])
+}
+
+/// One scrape in a thread: a scrape that blocks (on a FIFO...) fails the test instead of
+/// hanging it.
+fn scrape_or_hang(
+    collector: Box<dyn Collector>,
+    exposition: Exposition,
+) -> (Box<dyn Collector>, Exposition, common::Exposition) {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut collector, mut exposition) = (collector, exposition);
+        let (out, result) = scrape(&mut collector, &mut exposition);
+        result.unwrap();
+        let _ = done.send((collector, exposition, out));
+    });
+    finished
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the textfile scrape finished")
+}
+
+#[test]
+fn textfile_fifo_costs_only_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.prom"), "before_fifo 1\n").unwrap();
+    std::fs::write(dir.path().join("c.prom"), "after_fifo 2\n").unwrap();
+    let fifo = std::ffi::CString::new(dir.path().join("b.prom").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0, "mkfifo");
+    std::fs::create_dir(dir.path().join("d.prom")).unwrap();
+    let (collector, exposition) =
+        build_with("textfile", dir.path(), &textfile_config(dir.path())).unwrap();
+    let (collector, exposition, out) = scrape_or_hang(collector, exposition);
+    assert_eq!(out.value("before_fifo", &[]), Some(1.0));
+    assert_eq!(out.value("after_fifo", &[]), Some(2.0));
+    assert_eq!(out.value("node_textfile_scrape_error", &[]), Some(1.0));
+    assert_eq!(dropped(&out, "not_regular_file"), Some(2.0));
+    assert_eq!(dropped(&out, "parse_error"), Some(0.0));
+    assert_eq!(out.family("node_textfile_mtime_seconds").len(), 2);
+    // And again, with the FIFO still there.
+    let (_, _, out) = scrape_or_hang(collector, exposition);
+    assert_eq!(out.value("after_fifo", &[]), Some(2.0));
+    assert_eq!(dropped(&out, "not_regular_file"), Some(2.0));
+}
+
+#[test]
+fn textfile_caps_files_series_labels_and_bytes_and_says_what_it_dropped() {
+    use pimetrics::collector::textfile::{
+        MAX_FILES, MAX_FILE_BYTES, MAX_LABELS, MAX_LABELS_PER_SERIES, MAX_SERIES, MAX_TOTAL_BYTES,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = textfile_config(dir.path());
+
+    // Labels per series: a file with one label too many is dropped; the others are kept.
+    let labels: Vec<String> = (0..=MAX_LABELS_PER_SERIES)
+        .map(|i| format!("l{i}=\"v\""))
+        .collect();
+    std::fs::write(
+        dir.path().join("labels.prom"),
+        format!("wide{{{}}} 1\n", labels.join(",")),
+    )
+    .unwrap();
+    // Series per scrape: two files that fit alone, not together.
+    let half = MAX_SERIES * 3 / 4;
+    let series = |name: &str, count: usize| -> String {
+        (0..count)
+            .map(|i| format!("{name}{{i=\"{i}\"}} 1\n"))
+            .collect()
+    };
+    std::fs::write(dir.path().join("s1.prom"), series("first", half)).unwrap();
+    std::fs::write(dir.path().join("s2.prom"), series("second", half)).unwrap();
+    let (collector, exposition) = build_with("textfile", dir.path(), &config).unwrap();
+    let (collector, exposition, out) = scrape_or_hang(collector, exposition);
+    assert_eq!(out.family("wide").len(), 0);
+    assert_eq!(dropped(&out, "too_many_labels_per_series"), Some(1.0));
+    assert_eq!(out.family("first").len(), half);
+    assert_eq!(out.family("second").len(), 0);
+    assert_eq!(dropped(&out, "too_many_series"), Some(1.0));
+    assert_eq!(out.value("node_textfile_scrape_error", &[]), Some(1.0));
+    // The first file shrinks: the second fits again without being rewritten.
+    std::fs::write(dir.path().join("s1.prom"), series("first", 10)).unwrap();
+    let (collector, exposition, out) = scrape_or_hang(collector, exposition);
+    assert_eq!(out.family("first").len(), 10);
+    assert_eq!(out.family("second").len(), half);
+    assert_eq!(dropped(&out, "too_many_series"), Some(0.0));
+    drop((collector, exposition));
+
+    // Labels per scrape: many labels on few series (found by measuring: 20,000 series of 63
+    // labels held 130 MB).
+    let dir = tempfile::tempdir().unwrap();
+    let config = textfile_config(dir.path());
+    let per_series = MAX_LABELS_PER_SERIES - 1;
+    let lines = MAX_LABELS / per_series * 3 / 4;
+    let wide = |name: &str| -> String {
+        (0..lines)
+            .map(|i| {
+                let labels: Vec<String> = (1..per_series).map(|l| format!("l{l}=\"x\"")).collect();
+                format!("{name}{{i=\"{i}\",{}}} 1\n", labels.join(","))
+            })
+            .collect()
+    };
+    std::fs::write(dir.path().join("w1.prom"), wide("wide_one")).unwrap();
+    std::fs::write(dir.path().join("w2.prom"), wide("wide_two")).unwrap();
+    let (collector, exposition) = build_with("textfile", dir.path(), &config).unwrap();
+    let (_, _, out) = scrape_or_hang(collector, exposition);
+    assert_eq!(out.family("wide_one").len(), lines);
+    assert_eq!(out.family("wide_two").len(), 0);
+    assert_eq!(dropped(&out, "too_many_labels"), Some(1.0));
+
+    // Bytes per scrape: big files (few series, one long label value) beyond the total.
+    let dir = tempfile::tempdir().unwrap();
+    let config = textfile_config(dir.path());
+    let value = "x".repeat(MAX_FILE_BYTES as usize - 100);
+    let count = (MAX_TOTAL_BYTES / MAX_FILE_BYTES) as usize + 1;
+    for i in 0..count {
+        std::fs::write(
+            dir.path().join(format!("big{i}.prom")),
+            format!("big{i}{{v=\"{value}\"}} 1\n"),
+        )
+        .unwrap();
+    }
+    let (collector, exposition) = build_with("textfile", dir.path(), &config).unwrap();
+    let (_, _, out) = scrape_or_hang(collector, exposition);
+    assert_eq!(out.family(&format!("big{}", count - 1)).len(), 0);
+    assert_eq!(out.family("big0").len(), 1);
+    assert_eq!(dropped(&out, "too_many_bytes"), Some(1.0));
+
+    // Files per scrape: the first MAX_FILES by name are read, quickly even with 30k files.
+    let dir = tempfile::tempdir().unwrap();
+    let config = textfile_config(dir.path());
+    let total = 30_000;
+    for i in 0..total {
+        std::fs::write(dir.path().join(format!("f{i:05}.prom")), "").unwrap();
+    }
+    std::fs::write(dir.path().join("a.prom"), "kept 1\n").unwrap();
+    std::fs::write(dir.path().join("z.prom"), "not_kept 1\n").unwrap();
+    let (collector, exposition) = build_with("textfile", dir.path(), &config).unwrap();
+    let (collector, exposition, out) = scrape_or_hang(collector, exposition);
+    assert_eq!(out.value("kept", &[]), Some(1.0));
+    assert_eq!(out.family("not_kept").len(), 0);
+    assert_eq!(out.family("node_textfile_mtime_seconds").len(), MAX_FILES);
+    assert_eq!(
+        dropped(&out, "too_many_files"),
+        Some((total + 2 - MAX_FILES) as f64)
+    );
+    let (_, _, out) = scrape_or_hang(collector, exposition);
+    assert_eq!(out.value("kept", &[]), Some(1.0));
+}
+
+#[test]
+fn textfile_names_no_file_has_any_more_are_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("churn.prom");
+    let (mut collector, mut exp) =
+        build_with("textfile", dir.path(), &textfile_config(dir.path())).unwrap();
+    for round in 0..20 {
+        let text: String = (0..500)
+            .map(|i| format!("churn_r{round}_m{i} 1\n"))
+            .collect();
+        // Replaced as scripts do (a new inode), so the change is seen whatever the clock.
+        let tmp = dir.path().join("churn.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &file).unwrap();
+        let (out, _) = scrape(&mut collector, &mut exp);
+        assert_eq!(out.value(&format!("churn_r{round}_m499"), &[]), Some(1.0));
+        if round > 0 {
+            let old = format!("churn_r{}_m0", round - 1);
+            assert!(exp.lookup(&old).is_none(), "{old} is still registered");
+        }
+    }
+    // The agent's own families stay.
+    assert!(exp.lookup("node_textfile_scrape_error").is_some());
+    std::fs::remove_file(&file).unwrap();
+    let (out, _) = scrape(&mut collector, &mut exp);
+    assert!(exp.lookup("churn_r19_m0").is_none());
+    assert_eq!(out.value("node_textfile_scrape_error", &[]), Some(0.0));
 }

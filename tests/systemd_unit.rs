@@ -39,7 +39,9 @@ fn the_unit_runs_the_installed_binary_with_the_etc_config() {
         .collect();
     assert_eq!(exec, vec![SHIPPED_EXEC_START]);
     for hardening in [
-        "DynamicUser=yes",
+        "Type=notify",
+        "WatchdogSec=30s",
+        "User=pimetrics",
         "SupplementaryGroups=video",
         "DevicePolicy=closed",
         "DeviceAllow=/dev/vcio rw",
@@ -84,18 +86,19 @@ fn systemd_analyze_security_rates_the_sandbox_ok() {
     };
     let dir = tempdir();
     let unit = unit_for_this_build(dir.path());
-    // Exposure 0 (locked down) .. 10 (unsafe); the unit rates 2.0 today. --threshold makes the
-    // exit status fail above it, so a weakened sandbox fails here.
+    // Exposure 0 (locked down) .. 10 (unsafe); the unit rates 1.7 (tests/systemd_boot.rs reads
+    // the same score from a running systemd). --threshold makes the exit status fail above it,
+    // so a weakened sandbox fails here.
     let (status, out, err) = run_bounded(
         "systemd-analyze security",
         Command::new(&analyze)
-            .args(["security", "--offline=true", "--threshold=25", "--no-pager"])
+            .args(["security", "--offline=true", "--threshold=17", "--no-pager"])
             .arg(&unit),
         Duration::from_secs(60),
     );
     assert!(
         status.success(),
-        "exposure above 2.5 or error:\n{err}\n{}",
+        "exposure above 1.7 or error:\n{err}\n{}",
         out.lines()
             .filter(|l| l.starts_with('✗') || l.contains("Overall"))
             .collect::<Vec<_>>()

@@ -128,7 +128,12 @@ pub fn parse_cpu_lines(bytes: &[u8], out: &mut Vec<CpuTicks>) -> Result<(), Coll
     Ok(())
 }
 
+/// Most CPUs a list may name: Linux's largest NR_CPUS. More is garbage, not a reason to
+/// allocate (the fuzz harness found "0-9999,0-9999,..." growing without bound).
+pub const MAX_CPUS: usize = 8192;
+
 /// Parses a kernel CPU list ("0-2,5\n", "" for none), as in /sys/devices/system/cpu/isolated.
+/// At most `MAX_CPUS` entries.
 pub fn parse_cpu_list(bytes: &[u8]) -> Result<Vec<u32>, CollectError> {
     let text =
         std::str::from_utf8(bytes).map_err(|_| CollectError("cpu list: not UTF-8".into()))?;
@@ -142,8 +147,8 @@ pub fn parse_cpu_list(bytes: &[u8]) -> Result<Vec<u32>, CollectError> {
                 (n, n)
             }
         };
-        // A range wider than any real machine is garbage, not a reason to allocate gigabytes.
-        if last < first || last - first > 65535 {
+        // More CPUs than any real machine is garbage, not a reason to allocate gigabytes.
+        if last < first || (last - first) as usize >= MAX_CPUS - cpus.len().min(MAX_CPUS) {
             return Err(bad());
         }
         cpus.extend(first..=last);
@@ -335,6 +340,10 @@ mod tests {
         assert_eq!(parse_cpu_list(b"\n").unwrap(), Vec::<u32>::new());
         assert_eq!(parse_cpu_list(b"").unwrap(), Vec::<u32>::new());
         assert_eq!(parse_cpu_list(b"1-2,3\n").unwrap(), vec![1, 2, 3]);
+        assert_eq!(parse_cpu_list(b"0-8191").unwrap().len(), MAX_CPUS);
+        // Found by the fuzz harness: short lists of wide ranges allocated without bound.
+        assert!(parse_cpu_list(b"0,2-9999").is_err());
+        assert!(parse_cpu_list("0-4095,".repeat(1000).as_bytes()).is_err());
         for bad in [&b"a"[..], b"3-1", b"0-4294967295", b"1-", b"\xff"] {
             assert!(parse_cpu_list(bad).is_err(), "{bad:?}");
         }

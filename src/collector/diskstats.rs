@@ -11,8 +11,6 @@
 
 use std::path::{Path, PathBuf};
 
-use regex_lite::Regex;
-
 use super::{read_file, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
 
@@ -146,9 +144,9 @@ const ATA: [(&str, &str, &str); 3] = [
 ];
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
-    let exclude = match Regex::new(&ctx.config.diskstats.device_exclude) {
-        Ok(regex) => regex,
-        Err(err) => return Setup::Unavailable(format!("diskstats.device_exclude: {err}")),
+    let filter = match ctx.config.diskstats.filter() {
+        Ok(filter) => filter,
+        Err(err) => return Setup::Unavailable(err),
     };
     let udev_dir = ctx.roots.root("/run/udev/data");
     // As node_exporter: without the udev database the info labels stay empty (said once).
@@ -167,7 +165,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
         path: ctx.roots.proc("diskstats"),
         sys_block: ctx.roots.sys("block"),
         udev_dir,
-        exclude,
+        filter,
         buf: Vec::with_capacity(4096),
         scratch: Vec::with_capacity(1024),
         counters,
@@ -209,7 +207,7 @@ struct DiskstatsCollector {
     path: PathBuf,
     sys_block: PathBuf,
     udev_dir: Option<PathBuf>,
-    exclude: Regex,
+    filter: super::device_filter::DeviceFilter,
     buf: Vec<u8>,
     scratch: Vec<u8>,
     counters: [FamilyId; 17],
@@ -436,7 +434,7 @@ impl DiskstatsCollector {
                     continue;
                 }
             };
-            if self.exclude.is_match(disk_line.name) {
+            if self.filter.ignored(disk_line.name) {
                 continue;
             }
             let index = self.disk_index(&disk_line);

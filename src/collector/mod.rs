@@ -13,22 +13,42 @@ use crate::config::Config;
 use crate::exposition::{Exposition, FamilyId, Kind};
 use crate::roots::Roots;
 
-mod cpu;
-mod cpufreq;
-mod diskstats;
-mod filesystem;
-mod hwmon;
-mod loadavg;
-mod meminfo;
-mod netdev;
-mod os;
-mod pressure;
-mod rpi;
-mod stat;
-mod textfile;
-mod thermal_zone;
-mod time;
-mod uname;
+pub mod arp;
+pub mod conntrack;
+pub mod cpu;
+pub mod cpufreq;
+pub(crate) mod device_filter;
+pub mod diskstats;
+pub mod entropy;
+pub mod filefd;
+pub mod filesystem;
+pub mod hwmon;
+pub mod kernel_hung;
+pub mod loadavg;
+pub mod meminfo;
+pub mod netclass;
+pub mod netdev;
+pub mod netstat;
+pub mod nfs;
+pub mod nvme;
+pub mod os;
+pub mod powersupplyclass;
+pub mod pressure;
+pub mod rpi;
+pub mod schedstat;
+pub mod selinux;
+pub mod sockstat;
+pub mod softnet;
+pub mod stat;
+mod sysattr;
+pub mod textfile;
+pub mod thermal_zone;
+pub mod time;
+pub mod timex;
+pub mod udp_queues;
+pub mod uname;
+pub mod vmstat;
+pub mod watchdog;
 
 /// One source of metrics.
 pub trait Collector: Send {
@@ -60,26 +80,98 @@ pub struct CollectorSpec {
 /// The collector table. Keep it sorted by name.
 #[rustfmt::skip]
 pub const COLLECTORS: &[CollectorSpec] = &[
+    CollectorSpec { name: "arp", enabled_by_default: true, build: arp::build },
+    CollectorSpec { name: "conntrack", enabled_by_default: true, build: conntrack::build },
     CollectorSpec { name: "cpu", enabled_by_default: true, build: cpu::build },
     CollectorSpec { name: "cpufreq", enabled_by_default: true, build: cpufreq::build },
     CollectorSpec { name: "diskstats", enabled_by_default: true, build: diskstats::build },
+    CollectorSpec { name: "entropy", enabled_by_default: true, build: entropy::build },
+    CollectorSpec { name: "filefd", enabled_by_default: true, build: filefd::build },
     CollectorSpec { name: "filesystem", enabled_by_default: true, build: filesystem::build },
     CollectorSpec { name: "hwmon", enabled_by_default: true, build: hwmon::build },
+    CollectorSpec { name: "kernel_hung", enabled_by_default: true, build: kernel_hung::build },
     CollectorSpec { name: "loadavg", enabled_by_default: true, build: loadavg::build },
     CollectorSpec { name: "meminfo", enabled_by_default: true, build: meminfo::build },
+    CollectorSpec { name: "netclass", enabled_by_default: true, build: netclass::build },
     CollectorSpec { name: "netdev", enabled_by_default: true, build: netdev::build },
+    CollectorSpec { name: "netstat", enabled_by_default: true, build: netstat::build },
+    CollectorSpec { name: "nfs", enabled_by_default: true, build: nfs::build },
+    CollectorSpec { name: "nvme", enabled_by_default: true, build: nvme::build },
     CollectorSpec { name: "os", enabled_by_default: true, build: os::build },
+    CollectorSpec { name: "powersupplyclass", enabled_by_default: true, build: powersupplyclass::build },
     CollectorSpec { name: "pressure", enabled_by_default: true, build: pressure::build },
     CollectorSpec { name: "rpi", enabled_by_default: true, build: rpi::build },
+    CollectorSpec { name: "schedstat", enabled_by_default: true, build: schedstat::build },
+    CollectorSpec { name: "selinux", enabled_by_default: true, build: selinux::build },
+    CollectorSpec { name: "sockstat", enabled_by_default: true, build: sockstat::build },
+    CollectorSpec { name: "softnet", enabled_by_default: true, build: softnet::build },
     CollectorSpec { name: "stat", enabled_by_default: true, build: stat::build },
     CollectorSpec { name: "textfile", enabled_by_default: true, build: textfile::build },
     CollectorSpec { name: "thermal_zone", enabled_by_default: true, build: thermal_zone::build },
     CollectorSpec { name: "time", enabled_by_default: true, build: time::build },
+    CollectorSpec { name: "timex", enabled_by_default: true, build: timex::build },
+    CollectorSpec { name: "udp_queues", enabled_by_default: true, build: udp_queues::build },
     CollectorSpec { name: "uname", enabled_by_default: true, build: uname::build },
+    CollectorSpec { name: "vmstat", enabled_by_default: true, build: vmstat::build },
+    CollectorSpec { name: "watchdog", enabled_by_default: true, build: watchdog::build },
 ];
 
 pub fn spec(name: &str) -> Option<&'static CollectorSpec> {
     COLLECTORS.iter().find(|spec| spec.name == name)
+}
+
+/// Which collectors one scrape runs: node_exporter's `collect[]=NAME` (only these) or
+/// `exclude[]=NAME` (all but these) URL parameters, checked against the collector table.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CollectorSelection {
+    #[default]
+    All,
+    Only(Vec<&'static str>),
+    AllBut(Vec<&'static str>),
+}
+
+impl CollectorSelection {
+    /// From the values of `collect[]` and `exclude[]`; node_exporter's rules: not both, and
+    /// every name must be a known collector.
+    pub fn from_params(collect: &[&str], exclude: &[&str]) -> Result<Self, String> {
+        let names = |list: &[&str]| -> Result<Vec<&'static str>, String> {
+            list.iter()
+                .map(|name| {
+                    spec(name)
+                        .map(|spec| spec.name)
+                        .ok_or_else(|| format!("unknown collector {name:?}"))
+                })
+                .collect()
+        };
+        match (collect.is_empty(), exclude.is_empty()) {
+            (true, true) => Ok(CollectorSelection::All),
+            (false, true) => Ok(CollectorSelection::Only(names(collect)?)),
+            (true, false) => Ok(CollectorSelection::AllBut(names(exclude)?)),
+            (false, false) => Err("collect[] and exclude[] cannot be used together".into()),
+        }
+    }
+
+    pub fn includes(&self, name: &str) -> bool {
+        match self {
+            CollectorSelection::All => true,
+            CollectorSelection::Only(names) => names.contains(&name),
+            CollectorSelection::AllBut(names) => !names.contains(&name),
+        }
+    }
+
+    /// The `only` argument of `Scraper::collect` for this selection, given the scraper's
+    /// active collectors (`Scraper::active_names`).
+    pub fn only<'a>(&self, active: impl Iterator<Item = &'a str>) -> Option<Vec<String>> {
+        match self {
+            CollectorSelection::All => None,
+            _ => Some(
+                active
+                    .filter(|name| self.includes(name))
+                    .map(str::to_string)
+                    .collect(),
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,6 +352,63 @@ mod tests {
             assert!(out.contains("s{node=\"n\",collector=\"bad\"} 0\n"), "{out}");
             assert!(out.contains("d{node=\"n\",collector=\"bad\"} "), "{out}");
         }
+    }
+
+    struct Constant;
+    impl Collector for Constant {
+        fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
+            let id = out.family("test_constant", "A constant.", Kind::Gauge, &[]);
+            out.sample(id, &[], 7.0);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn selected_collectors_only() {
+        let mut exposition = Exposition::new("n");
+        let duration = exposition.family("d", "D.", Kind::Gauge, &["collector"]);
+        let success = exposition.family("s", "S.", Kind::Gauge, &["collector"]);
+        let mut scraper = Scraper {
+            active: vec![
+                Active {
+                    name: "loadavg",
+                    collector: Box::new(Constant),
+                    last_error: None,
+                },
+                Active {
+                    name: "bad",
+                    collector: Box::new(Failing(0)),
+                    last_error: None,
+                },
+            ],
+            exposition,
+            duration,
+            success,
+        };
+        let mut scrape = |selection: &CollectorSelection| {
+            let only = selection.only(scraper.active_names());
+            let mut out = String::new();
+            scraper.collect(only.as_deref()).render(&mut out);
+            out
+        };
+        let out = scrape(&CollectorSelection::from_params(&["loadavg"], &[]).unwrap());
+        assert!(out.contains("test_constant{node=\"n\"} 7\n"), "{out}");
+        assert!(
+            out.contains("s{node=\"n\",collector=\"loadavg\"} 1\n"),
+            "{out}"
+        );
+        assert!(!out.contains("\"bad\""), "{out}");
+        let out = scrape(&CollectorSelection::from_params(&[], &["loadavg"]).unwrap());
+        assert!(!out.contains("test_constant"), "{out}");
+        assert!(out.contains("collector=\"bad\""), "{out}");
+        let out = scrape(&CollectorSelection::All);
+        assert!(
+            out.contains("test_constant") && out.contains("collector=\"bad\""),
+            "{out}"
+        );
+        assert!(CollectorSelection::from_params(&["warp"], &[]).is_err());
+        assert!(CollectorSelection::from_params(&["cpu"], &["meminfo"]).is_err());
+        assert!(CollectorSelection::All.includes("cpu"));
     }
 
     #[test]

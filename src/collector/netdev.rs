@@ -9,8 +9,6 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use regex_lite::Regex;
-
 use super::{read_file, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
 
@@ -35,12 +33,9 @@ pub const FIELDS: [&str; 16] = [
 ];
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
-    let exclude = match ctx.config.netdev.device_exclude.as_str() {
-        "" => None,
-        pattern => match Regex::new(pattern) {
-            Ok(regex) => Some(regex),
-            Err(err) => return Setup::Unavailable(format!("netdev.device_exclude: {err}")),
-        },
+    let filter = match ctx.config.netdev.filter() {
+        Ok(filter) => filter,
+        Err(err) => return Setup::Unavailable(err),
     };
     let family = |out: &mut Exposition, field: &str| {
         out.family(
@@ -55,7 +50,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     Setup::Ready(Box::new(NetdevCollector {
         path: ctx.roots.proc("net/dev"),
         class_net: ctx.roots.sys("class/net"),
-        exclude,
+        filter,
         buf: Vec::with_capacity(4096),
         small_buf: Vec::with_capacity(32),
         families,
@@ -68,7 +63,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
 struct NetdevCollector {
     path: PathBuf,
     class_net: PathBuf,
-    exclude: Option<Regex>,
+    filter: super::device_filter::DeviceFilter,
     buf: Vec<u8>,
     small_buf: Vec<u8>,
     families: [FamilyId; 16],
@@ -130,11 +125,7 @@ impl Collector for NetdevCollector {
                     continue;
                 }
             };
-            if self
-                .exclude
-                .as_ref()
-                .is_some_and(|regex| regex.is_match(device.name))
-            {
+            if self.filter.ignored(device.name) {
                 continue;
             }
             let labels = [device.name];

@@ -29,6 +29,7 @@ use tokio::net::TcpListener;
 
 use crate::agent::Agent;
 use crate::config::WebSettings;
+use crate::webconfig::{BasicAuth, RateLimiter, WebConfig};
 
 /// Largest request head (request line and headers) read; over it: 431. hyper's smallest
 /// buffer is 8 KiB; a scrape's head is ~300 bytes.
@@ -38,18 +39,15 @@ pub const MAX_HEADERS: usize = 64;
 /// Size of the text buffer a scrape starts with (a Pi's scrape is 20-100 KiB).
 const SCRAPE_BUFFER: usize = 64 * 1024;
 
-/// Checks a request's `Authorization` header.
-pub trait Authorizer: Send + Sync {
-    fn check(&self, authorization: Option<&[u8]>) -> bool;
-}
-
-/// What a reload can change: limits, TLS, auth, extra headers.
+/// What a reload can change: limits, and from the web config file TLS, users, extra headers
+/// and the request rate limit.
 pub struct Settings {
     pub web: WebSettings,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
-    pub auth: Option<Arc<dyn Authorizer>>,
+    pub auth: Option<Arc<BasicAuth>>,
     /// Added to every answer (`http_server_config.headers`).
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub rate_limiter: Option<RateLimiter>,
 }
 
 impl Settings {
@@ -59,7 +57,23 @@ impl Settings {
             tls: None,
             auth: None,
             headers: Vec::new(),
+            rate_limiter: None,
         }
+    }
+
+    /// The limits of `web` with what its web config file (if any) sets. Reads files: call at
+    /// start-up or from a blocking context.
+    pub fn load(web: &WebSettings) -> Result<Settings, String> {
+        let mut settings = Settings::plain(web.clone());
+        if let Some(path) = &web.config_file {
+            let file = WebConfig::load(path)?;
+            log::info!("web config {}: {}", path.display(), file.summary());
+            settings.tls = file.acceptor();
+            settings.auth = file.auth;
+            settings.headers = file.headers;
+            settings.rate_limiter = file.rate_limiter;
+        }
+        Ok(settings)
     }
 }
 
@@ -257,19 +271,27 @@ async fn answer(request: Request<Incoming>, endpoint: &Endpoint, settings: &Sett
         "/-/healthy" => "/-/healthy",
         _ => "other",
     };
-    let mut response = if route == "other" {
+    // As exporter-toolkit: the rate limit first, then the credentials, for every path.
+    let mut response = if settings
+        .rate_limiter
+        .as_ref()
+        .is_some_and(|limiter| !limiter.allow())
+    {
+        text(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n")
+    } else if !authorized(&request, settings).await {
+        let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(BasicAuth::CHALLENGE),
+        );
+        response
+    } else if route == "other" {
         text(StatusCode::NOT_FOUND, "404 page not found\n")
     } else if !matches!(*request.method(), Method::GET | Method::HEAD) {
         let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed\n");
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        response
-    } else if !authorized(&request, settings) {
-        let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
         response
     } else {
         match route {
@@ -288,16 +310,21 @@ async fn answer(request: Request<Incoming>, endpoint: &Endpoint, settings: &Sett
     response
 }
 
-fn authorized(request: &Request<Incoming>, settings: &Settings) -> bool {
-    match &settings.auth {
-        None => true,
-        Some(auth) => auth.check(
-            request
-                .headers()
-                .get(header::AUTHORIZATION)
-                .map(|v| v.as_bytes()),
-        ),
+/// Checks the credentials. A cached answer comes at once; a bcrypt run (tens of ms on a PC,
+/// about a second on a Pi Zero) goes to a blocking thread so other clients are not held up.
+async fn authorized(request: &Request<Incoming>, settings: &Settings) -> bool {
+    let Some(auth) = &settings.auth else {
+        return true;
+    };
+    let header = request.headers().get(header::AUTHORIZATION);
+    if let Some(answer) = auth.check_cached(header.map(|v| v.as_bytes())) {
+        return answer;
     }
+    let auth = Arc::clone(auth);
+    let header = header.map(|v| v.as_bytes().to_vec());
+    tokio::task::spawn_blocking(move || auth.check(header.as_deref()))
+        .await
+        .unwrap_or(false)
 }
 
 /// Releases a scrape slot when the answer is done or abandoned.
