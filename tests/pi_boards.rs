@@ -763,3 +763,26 @@ fn every_board_passes_promtool_check_metrics() {
         }
     }
 }
+
+#[test]
+fn an_unwritable_state_file_costs_a_warning_not_the_collector() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, "x").unwrap();
+    let state_arg = format!(
+        "--collector.rpi.state-file={}",
+        file.join("since-boot").display()
+    );
+    // pi4's sysfs get_throttled shows under-voltage: a new condition to write down.
+    let (exp, _, log) = once_with("pi4", Firmware::Sysfs, &[&state_arg]);
+    assert_eq!(cond(&exp, "under_voltage", "since_boot"), Some(1.0));
+    assert_eq!(
+        exp.value("node_scrape_collector_success", &[("collector", "rpi")]),
+        Some(1.0)
+    );
+    let warnings: Vec<_> = log
+        .lines()
+        .filter(|l| l.contains("since-boot state"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+}

@@ -40,8 +40,10 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     let text = open_text(ctx);
     let boot_id = crate::pi::read_boot_id(ctx.roots);
     let (since_boot, problem) = SinceBoot::open(settings.state_file.as_deref(), boot_id.as_deref());
+    // One warning about the state file at most: here, or at the first write that fails.
+    let state_warned = problem.is_some();
     if let Some(problem) = problem {
-        log::warn!("rpi: since-boot state: {problem}");
+        log::warn!("rpi: since-boot state: {problem}; kept in memory if it cannot be written");
     }
     Setup::Ready(Box::new(RpiCollector::assemble(
         out,
@@ -49,7 +51,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
         property,
         text,
         SysfsFiles::find(ctx.roots),
-        since_boot,
+        (since_boot, state_warned),
         settings.pmic_interval.0,
     )))
 }
@@ -266,7 +268,7 @@ impl RpiCollector {
         property: Result<Client, String>,
         text: Option<Client>,
         sysfs: SysfsFiles,
-        since_boot: SinceBoot,
+        (since_boot, state_warned): (SinceBoot, bool),
         pmic_interval: Duration,
     ) -> RpiCollector {
         let families = Families::register(out);
@@ -295,6 +297,7 @@ impl RpiCollector {
             since_boot,
             sources: Vec::new(),
             answered: 0,
+            state_warned,
             buf: Vec::with_capacity(64),
         };
         collector.choose_sources();
@@ -485,6 +488,8 @@ struct RpiCollector {
     sources: Vec<(FamilyId, &'static str, Source)>,
     /// Firmware values answered when the sources were chosen.
     answered: usize,
+    /// The state file could not be written and that was logged.
+    state_warned: bool,
     buf: Vec<u8>,
 }
 
@@ -587,7 +592,7 @@ impl Collector for RpiCollector {
         // agent has seen this boot.
         if let Some(mask) = throttled_mask {
             if let Err(err) = self.since_boot.record_mask(mask) {
-                problems.push(format!("since-boot state: {err}"));
+                warn_state_once(&mut self.state_warned, &err);
             }
             out.sample(f.throttled_flags, &[], mask as f64);
             let seen = self.since_boot.seen();
@@ -602,7 +607,7 @@ impl Collector for RpiCollector {
         } else if let Some(alarm) = alarm {
             // in0_lcrit_alarm: under-voltage in the kernel's last 2 s poll.
             if let Err(err) = self.since_boot.record_bits(u32::from(alarm)) {
-                problems.push(format!("since-boot state: {err}"));
+                warn_state_once(&mut self.state_warned, &err);
             }
             out.sample(
                 f.throttled_condition,
@@ -645,6 +650,18 @@ impl Collector for RpiCollector {
         } else {
             Err(CollectError(problems.join("; ")))
         }
+    }
+}
+
+/// A state file that cannot be written costs persistence across restarts, not the values:
+/// one warning, and the collector goes on (in memory).
+fn warn_state_once(warned: &mut bool, err: &str) {
+    if !*warned {
+        *warned = true;
+        log::warn!(
+            "rpi: cannot keep the since-boot state ({err}); kept in memory only, so an agent \
+             restart forgets it (the systemd unit needs RuntimeDirectory=pimetrics)"
+        );
     }
 }
 
