@@ -157,6 +157,28 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         },
     },
     ValueFlag {
+        name: "--collector.rpi.gencmd-replay",
+        placeholder: "FILE",
+        help: "Answer gencmd requests from this recording instead of /dev/vcio_gencmd. Config: pi.gencmd_replay.",
+        default: |c| optional_path(&c.pi.gencmd_replay),
+        switch: false,
+        apply: |c, v| {
+            c.pi.gencmd_replay = if v.is_empty() { None } else { Some(v.into()) };
+            Ok(())
+        },
+    },
+    ValueFlag {
+        name: "--collector.rpi.state-file",
+        placeholder: "FILE",
+        help: "Where the throttling conditions seen since boot are kept across restarts (under /run); empty: memory only. Config: pi.state_file.",
+        default: |c| optional_path(&c.pi.state_file),
+        switch: false,
+        apply: |c, v| {
+            c.pi.state_file = if v.is_empty() { None } else { Some(v.into()) };
+            Ok(())
+        },
+    },
+    ValueFlag {
         name: "--collector.textfile.directory",
         placeholder: "DIR",
         help: "Directory to read text files with metrics from (*.prom). Config: textfile.directory.",
@@ -856,10 +878,21 @@ mod tests {
             "--collector.rpi.enabled=on",
             "--collector.rpi.pmic-interval=1m",
             "--collector.rpi.mailbox-replay=/tmp/answers.replay",
+            "--collector.rpi.gencmd-replay=/tmp/gencmd.replay",
+            "--collector.rpi.state-file=",
         ])
         .unwrap()
         .apply(&mut config)
         .unwrap();
+        assert_eq!(
+            config.pi.gencmd_replay,
+            Some(PathBuf::from("/tmp/gencmd.replay"))
+        );
+        assert_eq!(config.pi.state_file, None);
+        assert_eq!(
+            Config::default().pi.state_file,
+            Some(PathBuf::from("/run/pimetrics/rpi-since-boot"))
+        );
         assert_eq!(config.roots().dev("vcio"), PathBuf::from("/host/dev/vcio"));
         assert_eq!(config.pi.enabled, PiEnabled::On);
         assert_eq!(config.pi.pmic_interval.0.as_secs(), 60);

@@ -244,7 +244,16 @@ pub struct PiConfig {
     /// Replays mailbox answers recorded in this file instead of calling /dev/vcio (to check
     /// what pimetrics makes of a Pi's answers; see docs/pi.md). Default: none.
     pub mailbox_replay: Option<PathBuf>,
+    /// Replays gencmd answers recorded in this file instead of calling /dev/vcio_gencmd.
+    /// Default: none.
+    pub gencmd_replay: Option<PathBuf>,
+    /// Where the throttling conditions seen since boot are kept across agent restarts (under
+    /// /run, which a reboot empties). None: in memory only.
+    pub state_file: Option<PathBuf>,
 }
+
+/// The default `pi.state_file` (systemd's `RuntimeDirectory=pimetrics` makes the directory).
+pub const DEFAULT_PI_STATE_FILE: &str = "/run/pimetrics/rpi-since-boot";
 
 impl Default for PiConfig {
     fn default() -> Self {
@@ -252,6 +261,8 @@ impl Default for PiConfig {
             enabled: PiEnabled::Auto,
             pmic_interval: Seconds(Duration::from_secs(30)),
             mailbox_replay: None,
+            gencmd_replay: None,
+            state_file: Some(PathBuf::from(DEFAULT_PI_STATE_FILE)),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The whole agent (`--once`) on each Raspberry Pi fixture board: with the board's recorded
-//! mailbox answers, and without the mailbox (sysfs fallback), asserting values and labels.
+//! mailbox answers (/dev/vcio), with only its gencmd answers (/dev/vcio_gencmd), and with
+//! neither (sysfs fallback), asserting values, labels and `rpi_metric_source_info`.
 
 mod common;
 
@@ -13,9 +14,37 @@ fn board_dir(board: &str) -> PathBuf {
     fixtures().join("pi").join(board)
 }
 
+/// How the fixture board's firmware is reached.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Firmware {
+    /// /dev/vcio answers (its recorded property-tag answers).
+    Mailbox,
+    /// Only /dev/vcio_gencmd opens (its recorded text answers).
+    Gencmd,
+    /// Neither: sysfs.
+    Sysfs,
+}
+
 /// Runs `--once` with only the rpi collector on a fixture board; `mailbox`: replay its
 /// recorded answers, else no /dev/vcio. Returns the exposition and the log.
 fn once(board: &str, mailbox: bool, extra: &[&str]) -> (Exposition, String, String) {
+    let firmware = if mailbox {
+        Firmware::Mailbox
+    } else {
+        Firmware::Sysfs
+    };
+    let state = tempfile::tempdir().unwrap();
+    let state_arg = format!(
+        "--collector.rpi.state-file={}",
+        state.path().join("since-boot").display()
+    );
+    let mut args = vec![state_arg.as_str()];
+    args.extend_from_slice(extra);
+    once_with(board, firmware, &args)
+}
+
+/// As `once`, with the firmware interface chosen; `extra` should name a state file.
+fn once_with(board: &str, firmware: Firmware, extra: &[&str]) -> (Exposition, String, String) {
     let dir = board_dir(board);
     let arg = |name: &str, sub: &str| format!("--{name}={}", dir.join(sub).display());
     let mut args = vec![
@@ -27,8 +56,10 @@ fn once(board: &str, mailbox: bool, extra: &[&str]) -> (Exposition, String, Stri
         arg("path.sysfs", "sys"),
         arg("path.devfs", "dev"),
     ];
-    if mailbox {
-        args.push(arg("collector.rpi.mailbox-replay", "mailbox.replay"));
+    match firmware {
+        Firmware::Mailbox => args.push(arg("collector.rpi.mailbox-replay", "mailbox.replay")),
+        Firmware::Gencmd => args.push(arg("collector.rpi.gencmd-replay", "gencmd.replay")),
+        Firmware::Sysfs => {}
     }
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -121,7 +152,12 @@ fn pi4_64bit_with_mailbox() {
         exp.value("rpi_clock_set_hertz", &[("clock", "pixel")]),
         None
     );
-    assert_eq!(exp.family("rpi_clock_set_hertz").len(), 9);
+    // Clock id 15 (VEC) too.
+    assert_eq!(
+        exp.value("rpi_clock_set_hertz", &[("clock", "vec")]),
+        Some(108_000_000.0)
+    );
+    assert_eq!(exp.family("rpi_clock_set_hertz").len(), 10);
     assert_eq!(
         exp.value("rpi_voltage_volts", &[("rail", "core")]),
         Some(0.85)
@@ -204,18 +240,24 @@ fn pi5_with_fan_pmic_and_rejected_tags() {
         ])
     );
     assert_eq!(exp.value("rpi_soc_temperature_celsius", &[]), Some(46.3));
-    // Rejected at start: not exported, counted, logged once; the rest is there.
+    // Rejected at start: not exported, counted, logged once, asked again at the next read
+    // (then with backoff); the rest is there.
     assert_eq!(exp.value("rpi_soc_temperature_max_celsius", &[]), None);
     assert_eq!(
         exp.value(
             "rpi_mailbox_errors_total",
             &[("tag", "get_max_temperature")]
         ),
-        Some(1.0)
+        Some(2.0)
     );
     assert_eq!(
         exp.value("rpi_mailbox_errors_total", &[("tag", "get_max_voltage")]),
-        Some(3.0)
+        Some(6.0)
+    );
+    // Clock id 16 (DISP), BCM2712 only.
+    assert_eq!(
+        exp.value("rpi_clock_measured_hertz", &[("clock", "disp")]),
+        Some(499_999_000.0)
     );
     assert_eq!(
         exp.value("rpi_voltage_max_volts", &[("rail", "core")]),
@@ -259,13 +301,199 @@ fn pi5_with_fan_pmic_and_rejected_tags() {
     let rejected: Vec<_> = log.lines().filter(|l| l.contains("rejects")).collect();
     assert_eq!(rejected.len(), 1, "{log}");
     assert!(rejected[0].contains("get_max_voltage(sdram_i)"), "{log}");
+    assert!(rejected[0].contains("backoff"), "{log}");
+    assert_eq!(
+        source(&exp, "rpi_pmic_volts"),
+        src("gencmd", "pmic_read_adc")
+    );
+}
+
+#[test]
+fn pi4_through_vcio_gencmd_only() {
+    // Current Raspberry Pi OS: /dev/vcio is root's, /dev/vcio_gencmd the video group's.
+    let state = tempfile::tempdir().unwrap();
+    let state_arg = format!(
+        "--collector.rpi.state-file={}",
+        state.path().join("s").display()
+    );
+    let (exp, _, log) = once_with("pi4", Firmware::Gencmd, &[&state_arg]);
+    assert_eq!(exp.value("rpi_soc_temperature_celsius", &[]), Some(54.8));
+    assert_eq!(
+        exp.value("rpi_throttled_flags", &[]),
+        Some(f64::from(0x50000))
+    );
+    assert_eq!(cond(&exp, "under_voltage", "since_boot"), Some(1.0));
+    assert_eq!(cond(&exp, "under_voltage", "now"), Some(0.0));
+    assert_eq!(
+        exp.value("rpi_clock_measured_hertz", &[("clock", "arm")]),
+        Some(1_500_398_464.0)
+    );
+    assert_eq!(
+        exp.value("rpi_clock_measured_hertz", &[("clock", "vec")]),
+        Some(108_000_000.0)
+    );
+    // A clock the firmware reads 0 through gencmd (no set rate to tell gated from absent).
+    assert_eq!(
+        exp.value("rpi_clock_measured_hertz", &[("clock", "h264")]),
+        None
+    );
+    assert_eq!(
+        exp.value("rpi_voltage_volts", &[("rail", "sdram_i")]),
+        Some(1.1)
+    );
+    assert!(exp.family("rpi_clock_set_hertz").is_empty());
+    assert!(exp.family("rpi_voltage_max_volts").is_empty());
+    assert_eq!(exp.value("rpi_soc_temperature_max_celsius", &[]), None);
+    assert_eq!(exp.value("rpi_mailbox_available", &[]), Some(1.0));
+    assert_eq!(
+        exp.value("rpi_mailbox_errors_total", &[("tag", "gencmd")]),
+        Some(0.0)
+    );
+    for (metric, interface) in [
+        ("rpi_soc_temperature_celsius", "measure_temp"),
+        ("rpi_throttled_flags", "get_throttled"),
+        ("rpi_throttled_condition", "get_throttled"),
+        ("rpi_clock_measured_hertz", "measure_clock"),
+        ("rpi_voltage_volts", "measure_volts"),
+    ] {
+        assert_eq!(source(&exp, metric), src("gencmd", interface), "{metric}");
+    }
+    assert_eq!(
+        source(&exp, "rpi_fan_pwm_ratio"),
+        src("sysfs", "hwmon_pwmfan")
+    );
+    let warnings: Vec<_> = log.lines().filter(|l| l.contains("warn")).collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(warnings[0].contains("/dev/vcio_gencmd instead"), "{log}");
+}
+
+#[test]
+fn pi5_through_vcio_gencmd_only() {
+    let state = tempfile::tempdir().unwrap();
+    let state_arg = format!(
+        "--collector.rpi.state-file={}",
+        state.path().join("s").display()
+    );
+    let (exp, _, _) = once_with("pi5", Firmware::Gencmd, &[&state_arg]);
+    assert_eq!(exp.value("rpi_soc_temperature_celsius", &[]), Some(46.3));
+    assert_eq!(exp.value("rpi_throttled_flags", &[]), Some(0.0));
+    assert_eq!(
+        exp.value("rpi_clock_measured_hertz", &[("clock", "arm")]),
+        Some(1_500_004_352.0)
+    );
+    assert_eq!(
+        exp.value("rpi_voltage_volts", &[("rail", "core")]),
+        Some(0.72)
+    );
+    assert_eq!(
+        exp.value("rpi_pmic_volts", &[("rail", "EXT5V")]),
+        Some(5.14158)
+    );
+    assert_eq!(exp.family("rpi_pmic_amperes").len(), 12);
+    assert_eq!(
+        source(&exp, "rpi_soc_temperature_celsius"),
+        src("gencmd", "measure_temp")
+    );
+    assert_eq!(
+        source(&exp, "rpi_pmic_amperes"),
+        src("gencmd", "pmic_read_adc")
+    );
+}
+
+#[test]
+fn since_boot_is_kept_by_the_agent_across_restarts_until_a_reboot() {
+    // The sysfs get_throttled is the kernel's clearing 2 s poll: its sticky bits come and go.
+    // The agent keeps what it has seen this boot, in its state file.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("pi4");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(board_dir("pi4"))
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let state = dir.path().join("run/pimetrics/rpi-since-boot");
+    let run = || {
+        let output = run_agent(&[
+            "--once",
+            "--node=pi",
+            "--collector.disable-defaults",
+            "--collector.rpi",
+            &format!("--path.procfs={}", root.join("proc").display()),
+            &format!("--path.sysfs={}", root.join("sys").display()),
+            &format!("--path.devfs={}", root.join("dev").display()),
+            &format!("--collector.rpi.state-file={}", state.display()),
+        ]);
+        assert!(output.status.success());
+        parse_exposition(&String::from_utf8_lossy(&output.stdout))
+    };
+    let throttled = root.join("sys/devices/platform/soc/soc:firmware/get_throttled");
+    let boot_id = root.join("proc/sys/kernel/random/boot_id");
+    std::fs::write(&throttled, "50000\n").unwrap();
+    let exp = run();
+    assert_eq!(cond(&exp, "under_voltage", "since_boot"), Some(1.0));
+    assert_eq!(cond(&exp, "throttled", "since_boot"), Some(1.0));
+    let kept = std::fs::read_to_string(&state).unwrap();
+    assert!(kept.contains("seen=0x5"), "{kept}");
+    // The kernel's next poll cleared the bits; the agent restarts: still seen this boot.
+    std::fs::write(&throttled, "0\n").unwrap();
+    let exp = run();
+    assert_eq!(exp.value("rpi_throttled_flags", &[]), Some(0.0));
+    assert_eq!(cond(&exp, "under_voltage", "since_boot"), Some(1.0));
+    assert_eq!(cond(&exp, "under_voltage", "now"), Some(0.0));
+    // Soft limit now: added to what was seen.
+    std::fs::write(&throttled, "8\n").unwrap();
+    let exp = run();
+    assert_eq!(
+        cond(&exp, "soft_temperature_limit", "since_boot"),
+        Some(1.0)
+    );
+    assert_eq!(cond(&exp, "throttled", "since_boot"), Some(1.0));
+    // A reboot (new boot id): only what this boot shows.
+    std::fs::write(&throttled, "0\n").unwrap();
+    std::fs::write(&boot_id, "11111111-2222-3333-4444-555555555555\n").unwrap();
+    let exp = run();
+    assert_eq!(cond(&exp, "under_voltage", "since_boot"), Some(0.0));
+    assert_eq!(
+        cond(&exp, "soft_temperature_limit", "since_boot"),
+        Some(0.0)
+    );
+}
+
+#[test]
+fn debian_32bit_kernel_revision_0000_uses_the_device_tree() {
+    let (exp, _, _) = once("debian-pi3-32bit", false, &[]);
+    assert_eq!(
+        info(&exp),
+        labels(&[
+            ("model", "Raspberry Pi 3 Model B Rev 1.2"),
+            ("revision", "a02082"),
+            ("soc", "BCM2837"),
+            ("memory", "1GB"),
+            ("manufacturer", "Sony UK"),
+        ])
+    );
+    assert_eq!(exp.value("rpi_soc_temperature_celsius", &[]), Some(50.464));
+    // rpi_volt's alarm: under-voltage in the kernel's last poll, kept as seen since boot.
+    assert_eq!(cond(&exp, "under_voltage", "since_boot"), Some(1.0));
+    assert_eq!(exp.value("rpi_throttled_flags", &[]), None);
+    assert_eq!(
+        source(&exp, "rpi_throttled_condition"),
+        src("sysfs", "rpi_volt")
+    );
 }
 
 #[test]
 fn pi5_without_mailbox() {
     let (exp, _, _) = once("pi5", false, &[]);
     assert_eq!(exp.value("rpi_soc_temperature_celsius", &[]), Some(46.3));
+    // get_throttled under soc@107c000000:firmware, the Pi 5's firmware device.
     assert_eq!(exp.value("rpi_throttled_flags", &[]), Some(0.0));
+    assert_eq!(
+        source(&exp, "rpi_throttled_flags"),
+        src("sysfs", "get_throttled")
+    );
     assert_eq!(exp.value("rpi_fan_rpm", &[]), Some(1468.0));
     assert!(exp.family("rpi_pmic_volts").is_empty());
 }
@@ -487,12 +715,30 @@ fn broken_fixture_files_fail_the_collector_not_the_scrape() {
 #[test]
 fn every_board_passes_promtool_check_metrics() {
     let promtool = require("promtool");
-    for board in ["pi4", "pi5", "pi-zero-w", "pi3b-plus", "cm4", "debian-pi4"] {
-        for mailbox in [true, false] {
-            if mailbox && board == "debian-pi4" {
+    let state = tempfile::tempdir().unwrap();
+    let state_arg = format!(
+        "--collector.rpi.state-file={}",
+        state.path().join("s").display()
+    );
+    for board in [
+        "pi4",
+        "pi5",
+        "pi-zero-w",
+        "pi3b-plus",
+        "cm4",
+        "debian-pi4",
+        "debian-pi3-32bit",
+    ] {
+        for firmware in [Firmware::Mailbox, Firmware::Gencmd, Firmware::Sysfs] {
+            let file = match firmware {
+                Firmware::Mailbox => "mailbox.replay",
+                Firmware::Gencmd => "gencmd.replay",
+                Firmware::Sysfs => "proc",
+            };
+            if !board_dir(board).join(file).exists() {
                 continue;
             }
-            let (_, text, _) = once(board, mailbox, &[]);
+            let (_, text, _) = once_with(board, firmware, &[&state_arg]);
             let mut child = Command::new(&promtool)
                 .args(["check", "metrics"])
                 .stdin(Stdio::piped())
@@ -513,7 +759,30 @@ fn every_board_passes_promtool_check_metrics() {
                 .lines()
                 .filter(|l| l.starts_with("rpi_"))
                 .collect();
-            assert!(ours.is_empty(), "{board} mailbox={mailbox}: {complaints}");
+            assert!(ours.is_empty(), "{board} {firmware:?}: {complaints}");
         }
     }
+}
+
+#[test]
+fn an_unwritable_state_file_costs_a_warning_not_the_collector() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, "x").unwrap();
+    let state_arg = format!(
+        "--collector.rpi.state-file={}",
+        file.join("since-boot").display()
+    );
+    // pi4's sysfs get_throttled shows under-voltage: a new condition to write down.
+    let (exp, _, log) = once_with("pi4", Firmware::Sysfs, &[&state_arg]);
+    assert_eq!(cond(&exp, "under_voltage", "since_boot"), Some(1.0));
+    assert_eq!(
+        exp.value("node_scrape_collector_success", &[("collector", "rpi")]),
+        Some(1.0)
+    );
+    let warnings: Vec<_> = log
+        .lines()
+        .filter(|l| l.contains("since-boot state"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
 }

@@ -24,14 +24,14 @@ pub fn parse_integer(bytes: &[u8]) -> Result<i64, String> {
 }
 
 /// A `thermal_zone0` or `cooling_device0` directory: its number, type and directory.
-struct Entry {
-    number: String,
-    kind: String,
-    dir: PathBuf,
+pub(crate) struct Entry {
+    pub(crate) number: String,
+    pub(crate) kind: String,
+    pub(crate) dir: PathBuf,
 }
 
 /// Lists `<prefix>N` directories of `dir` in numeric order, reading each `type`.
-fn list(dir: &Path, prefix: &str) -> Vec<Entry> {
+pub(crate) fn list(dir: &Path, prefix: &str) -> Vec<Entry> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };

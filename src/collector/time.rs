@@ -119,7 +119,12 @@ pub fn unix_seconds(now: SystemTime) -> f64 {
 /// The local zone's UTC offset in seconds at `unix_seconds`; its abbreviation ("CEST") is
 /// written to `name`, which is only reallocated when the abbreviation changes.
 pub fn local_zone(unix_seconds: i64, name: &mut String) -> io::Result<i64> {
-    let time = libc::time_t::try_from(unix_seconds)
+    // The C type is inferred from localtime_r's parameter: naming `libc::time_t` is deprecated
+    // on musl targets (it becomes 64-bit on 32-bit ARM with musl 1.2). A no-op where it is
+    // i64 already, a range check where it is i32 (32-bit ARM glibc).
+    #[allow(clippy::useless_conversion)]
+    let time = unix_seconds
+        .try_into()
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "time out of range"))?;
     // SAFETY: tzset and localtime_r only write the C library's zone state and `tm`.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };

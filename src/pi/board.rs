@@ -58,11 +58,16 @@ pub fn identify(sources: &Sources) -> Board {
         .map(nul_terminated)
         .filter(|m| !m.is_empty());
     let compatible: Vec<String> = sources.dt_compatible.map(nul_separated).unwrap_or_default();
+    // 32-bit mainline and Debian kernels print `Revision : 0000` (arch/arm's setup.c prints
+    // its never-set system_rev): no code at all, so the firmware's copy in the device tree
+    // counts then.
     let revision_code = lines
         .revision
         .as_deref()
         .and_then(revision::parse_code)
-        .or_else(|| sources.dt_revision.and_then(big_endian_u32));
+        .filter(|&code| code != 0)
+        .or_else(|| sources.dt_revision.and_then(big_endian_u32))
+        .filter(|&code| code != 0);
     let revision = revision_code.and_then(revision::decode);
 
     let evidence = if let Some(model) = dt_model.as_deref().filter(|m| is_pi_name(m)) {
@@ -197,9 +202,35 @@ Serial\t\t: 10000000a43957f6\nModel\t\t: Raspberry Pi 4 Model B Rev 1.1\n";
     }
 
     #[test]
+    fn revision_0000_of_32_bit_debian_kernels_falls_back_to_the_device_tree() {
+        let cpuinfo = "processor\t: 0\nmodel name\t: ARMv7 Processor rev 4 (v7l)\n\n\
+Hardware\t: BCM2835\nRevision\t: 0000\nSerial\t\t: 0000000000000000\n";
+        let board = identify(&Sources {
+            cpuinfo,
+            dt_model: Some(b"Raspberry Pi 3 Model B Rev 1.2\0"),
+            dt_compatible: Some(b"raspberrypi,3-model-b\0brcm,bcm2837\0"),
+            dt_revision: Some(&[0x00, 0xa0, 0x20, 0x82]),
+        });
+        assert_eq!(board.revision_label(), "a02082");
+        assert_eq!(board.memory, "1GB");
+        assert_eq!(board.soc, "BCM2837");
+        // Without the device tree's copy: no code, rather than a "0000" that decodes to nothing.
+        let board = identify(&Sources {
+            cpuinfo,
+            dt_model: Some(b"Raspberry Pi 3 Model B Rev 1.2\0"),
+            dt_compatible: Some(b"raspberrypi,3-model-b\0brcm,bcm2837\0"),
+            dt_revision: None,
+        });
+        assert_eq!(board.revision_code, None);
+        assert_eq!(board.revision_label(), "");
+        assert_eq!(board.soc, "BCM2837");
+        assert!(board.is_pi());
+    }
+
+    #[test]
     fn an_unknown_future_board_is_still_named_by_its_device_tree() {
         let board = identify(&Sources {
-            cpuinfo: "Revision\t: e041b0\n",
+            cpuinfo: "Revision\t: e042f0\n",
             dt_model: Some(b"Raspberry Pi 7 Model B Rev 1.0\0"),
             dt_compatible: Some(b"raspberrypi,7-model-b\0brcm,bcm2712\0"),
             dt_revision: None,
@@ -208,7 +239,7 @@ Serial\t\t: 10000000a43957f6\nModel\t\t: Raspberry Pi 4 Model B Rev 1.1\n";
         assert_eq!(board.model, "Raspberry Pi 7 Model B Rev 1.0");
         assert_eq!(board.soc, "BCM2712");
         assert_eq!(board.memory, "16GB");
-        assert_eq!(board.revision.unwrap().model, "unknown type 0x1b");
+        assert_eq!(board.revision.unwrap().model, "unknown type 0x2f");
     }
 
     #[test]

@@ -1,10 +1,75 @@
-//! gencmd, the firmware's text commands (what `vcgencmd` sends), over mailbox tag 0x00030080,
-//! and the parser of the Pi 5's `pmic_read_adc` answer.
+//! gencmd, the firmware's text commands (what `vcgencmd` sends), over mailbox tag 0x00030080
+//! (through /dev/vcio, or /dev/vcio_gencmd, which accepts only this tag), and the parsers of
+//! the answers pimetrics uses: `measure_temp`, `get_throttled`, `measure_clock X`,
+//! `measure_volts X`, and the Pi 5's `pmic_read_adc`.
 //!
 //! Value buffer: word 0 is the command's result code (0 in the request), the text starts at
 //! byte 4 of the value buffer (byte 24 of the message), NUL-terminated, in both directions.
+//!
+//! This module builds on `mailbox` (the codec and the client); `mailbox` knows nothing of it.
 
-use super::mailbox::DecodeError;
+use super::mailbox::{Client, DecodeError, QueryError, Tag};
+
+/// Sends a gencmd text command (as vcgencmd does) and returns the answer's text. An answer
+/// that is an error (`error=1 error_msg="Command not registered"`, or a non-zero result code)
+/// is an error.
+pub fn call(client: &mut Client, command: &str) -> Result<String, QueryError> {
+    let request = request_words(command);
+    let capacity = ANSWER_CAPACITY.max(request.len() * 4);
+    let (value, length) = client.query_buffer(Tag::Gencmd, &request, capacity)?;
+    let answer = decode_answer(value, length).map_err(QueryError::Decode)?;
+    if let Some(message) = error_message(&answer.text) {
+        return Err(QueryError::Command(format!("{command}: {message}")));
+    }
+    if answer.code != 0 {
+        return Err(QueryError::Command(format!(
+            "{command}: result code {}",
+            answer.code
+        )));
+    }
+    Ok(answer.text)
+}
+
+/// The value after `key=` in an answer such as `temp=46.3'C`, without the unit `suffix`.
+fn value_after<'a>(text: &'a str, key: &str, suffix: &str) -> Option<&'a str> {
+    let value = text.trim().strip_prefix(key)?.strip_prefix('=')?.trim();
+    Some(value.strip_suffix(suffix).unwrap_or(value).trim())
+}
+
+/// `measure_temp`: `temp=46.3'C` -> 46.3 (degrees Celsius).
+pub fn parse_temperature(text: &str) -> Option<f64> {
+    value_after(text, "temp", "'C")?
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+}
+
+/// `get_throttled`: `throttled=0x50000` -> 0x50000.
+pub fn parse_throttled(text: &str) -> Option<u32> {
+    let value = value_after(text, "throttled", "")?;
+    let hex = value.strip_prefix("0x").unwrap_or(value);
+    if hex.is_empty() || hex.len() > 8 {
+        return None;
+    }
+    u32::from_str_radix(hex, 16).ok()
+}
+
+/// `measure_clock arm`: `frequency(48)=1500398464` -> (48, 1500398464 Hz). The number in
+/// brackets is the firmware's own clock number (0 for a clock it does not know), not the
+/// property interface's clock id.
+pub fn parse_clock(text: &str) -> Option<(u32, u64)> {
+    let rest = text.trim().strip_prefix("frequency(")?;
+    let (number, value) = rest.split_once(")=")?;
+    Some((number.trim().parse().ok()?, value.trim().parse().ok()?))
+}
+
+/// `measure_volts core`: `volt=0.8500V` -> 0.85 (volts).
+pub fn parse_volts(text: &str) -> Option<f64> {
+    value_after(text, "volt", "V")?
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+}
 
 /// Bytes reserved for an answer: `pmic_read_adc` prints about 26 lines of 35 characters.
 pub const ANSWER_CAPACITY: usize = 4096;
@@ -187,6 +252,39 @@ mod tests {
     }
 
     #[test]
+    fn text_answers_of_vcgencmd() {
+        assert_eq!(parse_temperature("temp=46.3'C"), Some(46.3));
+        assert_eq!(parse_temperature("temp=54.768'C\n"), Some(54.768));
+        assert_eq!(parse_throttled("throttled=0x50000"), Some(0x50000));
+        assert_eq!(parse_throttled("throttled=0x0"), Some(0));
+        assert_eq!(
+            parse_clock("frequency(48)=1500398464"),
+            Some((48, 1_500_398_464))
+        );
+        assert_eq!(parse_clock("frequency(0)=0"), Some((0, 0)));
+        assert_eq!(parse_volts("volt=0.8500V"), Some(0.85));
+        assert_eq!(parse_volts("volt=1.1000V"), Some(1.1));
+        for bad in [
+            "",
+            "temp=",
+            "temp=hot'C",
+            "temp=inf'C",
+            "throttled=0x123456789",
+            "throttled=zz",
+            "frequency(x)=1",
+            "frequency(1)=-1",
+            "frequency(1=2",
+            "volt=V",
+            "error=1 error_msg=\"Command not registered\"",
+        ] {
+            assert_eq!(parse_temperature(bad), None, "{bad:?}");
+            assert_eq!(parse_throttled(bad), None, "{bad:?}");
+            assert_eq!(parse_clock(bad), None, "{bad:?}");
+            assert_eq!(parse_volts(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn request_packs_the_command_after_the_code_slot() {
         let words = request_words("pmic_read_adc");
         assert_eq!(words.len(), 1 + 14usize.div_ceil(4));
@@ -231,6 +329,12 @@ mod tests {
         assert_eq!(error_message(&answer.text), Some("Command not registered"));
         assert_eq!(error_message("temp=1"), None);
         assert!(decode_answer(&[], 0).is_err());
+        // Longer than the buffer (the length says so): the part that fits is read.
+        let words = text_words(0, b"A_V volt(1)=1V\0B_V vo", 6);
+        assert_eq!(
+            decode_answer(&words, 4 + 4000).unwrap().text,
+            "A_V volt(1)=1V\nB_V vo"
+        );
         assert_eq!(decode_answer(&[0], 999).unwrap().text, "");
     }
 }

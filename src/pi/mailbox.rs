@@ -13,8 +13,6 @@
 use std::fmt;
 use std::io;
 
-use super::gencmd;
-
 pub const CODE_REQUEST: u32 = 0;
 pub const CODE_SUCCESS: u32 = 0x8000_0000;
 pub const CODE_ERROR: u32 = 0x8000_0001;
@@ -110,11 +108,6 @@ pub enum DecodeError {
     BadValueBuffer {
         size: u32,
     },
-    /// The answer is longer than the value buffer: it was cut.
-    Truncated {
-        length: u32,
-        capacity: u32,
-    },
     /// Shorter than the tag's answer must be.
     ShortValue {
         length: u32,
@@ -144,9 +137,6 @@ impl fmt::Display for DecodeError {
             DecodeError::NotAnswered => f.write_str("tag not answered (unknown to the firmware)"),
             DecodeError::BadValueBuffer { size } => {
                 write!(f, "value buffer of {size} bytes does not fit the message")
-            }
-            DecodeError::Truncated { length, capacity } => {
-                write!(f, "answer of {length} bytes cut to a buffer of {capacity}")
             }
             DecodeError::ShortValue { length, needed } => {
                 write!(f, "answer of {length} bytes, expected {needed}")
@@ -193,6 +183,10 @@ pub fn build_request(tag: u32, request: &[u32], value_buffer_bytes: usize) -> Ve
 
 /// Checks a response buffer and returns the tag's value words (as many as the answer's length
 /// covers) and that length in bytes.
+///
+/// An answer longer than the value buffer is cut to the buffer and the length says the full
+/// length (the property interface's rule): the words that fit are returned, readable, with
+/// the full length; the caller decides whether a cut answer is enough.
 pub fn decode_response(buffer: &[u32], tag: u32) -> Result<(&[u32], u32), DecodeError> {
     if buffer.len() < HEADER_WORDS + 1 {
         return Err(DecodeError::TooShort {
@@ -228,13 +222,10 @@ pub fn decode_response(buffer: &[u32], tag: u32) -> Result<(&[u32], u32), Decode
         return Err(DecodeError::NotAnswered);
     }
     let length = status & !RESPONSE_BIT;
-    if length > capacity {
-        return Err(DecodeError::Truncated { length, capacity });
-    }
     if word(end) != END_TAG {
         return Err(DecodeError::MissingEndTag);
     }
-    let answered = HEADER_WORDS + (length as usize).div_ceil(4);
+    let answered = HEADER_WORDS + (length.min(capacity) as usize).div_ceil(4);
     Ok((buffer.get(HEADER_WORDS..answered).unwrap_or(&[]), length))
 }
 
@@ -293,6 +284,23 @@ impl Client {
         decode_response(&self.buffer, tag.id()).map_err(QueryError::Decode)
     }
 
+    /// One tag, one call, and the whole value buffer (capacity bytes) with the answer's length:
+    /// for text answers, whose length the firmware does not always set.
+    pub fn query_buffer(
+        &mut self,
+        tag: Tag,
+        request: &[u32],
+        value_buffer_bytes: usize,
+    ) -> Result<(&[u32], u32), QueryError> {
+        let (_, length) = self.query(tag, request, value_buffer_bytes)?;
+        let capacity = self.buffer.get(3).copied().unwrap_or(0) as usize;
+        let value = self
+            .buffer
+            .get(HEADER_WORDS..HEADER_WORDS + capacity.div_ceil(4))
+            .unwrap_or(&[]);
+        Ok((value, length))
+    }
+
     /// Tags that take an id and answer `[id, value]`: clocks, voltages, temperatures.
     pub fn value_of(&mut self, tag: Tag, id: u32) -> Result<u32, QueryError> {
         let (words, length) = self.query(tag, &[id, 0], 8)?;
@@ -334,36 +342,6 @@ impl Client {
     pub fn board_revision(&mut self) -> Result<u32, QueryError> {
         self.word(Tag::BoardRevision, &[])
     }
-
-    /// A gencmd text command (as vcgencmd sends it); the answer's text. An answer that is an
-    /// error (`error=1 error_msg="Command not registered"`, or a non-zero result code) is an
-    /// error.
-    pub fn gencmd(&mut self, command: &str) -> Result<String, QueryError> {
-        let request = gencmd::request_words(command);
-        let capacity = gencmd::ANSWER_CAPACITY.max(request.len() * 4);
-        build_request_into(&mut self.buffer, Tag::Gencmd.id(), &request, capacity);
-        self.mailbox
-            .call(&mut self.buffer)
-            .map_err(QueryError::Io)?;
-        let (_, length) =
-            decode_response(&self.buffer, Tag::Gencmd.id()).map_err(QueryError::Decode)?;
-        // The whole value buffer: the firmware's length is not always set for text answers.
-        let value = self
-            .buffer
-            .get(HEADER_WORDS..HEADER_WORDS + capacity.div_ceil(4))
-            .unwrap_or(&[]);
-        let answer = gencmd::decode_answer(value, length).map_err(QueryError::Decode)?;
-        if let Some(message) = gencmd::error_message(&answer.text) {
-            return Err(QueryError::Command(format!("{command}: {message}")));
-        }
-        if answer.code != 0 {
-            return Err(QueryError::Command(format!(
-                "{command}: result code {}",
-                answer.code
-            )));
-        }
-        Ok(answer.text)
-    }
 }
 
 /// Firmware clock ids (get_clock_rate, get_clock_rate_measured), with their label names.
@@ -382,6 +360,9 @@ pub const CLOCKS: &[(u32, &str)] = &[
     (12, "emmc2"),
     (13, "m2mc"),
     (14, "pixel_bvb"),
+    (15, "vec"),
+    // BCM2712 (Pi 5) only.
+    (16, "disp"),
 ];
 
 /// Firmware voltage ids (get_voltage, get_min_voltage, get_max_voltage): P before I.
@@ -502,12 +483,10 @@ mod tests {
             decode_response(&with(4, 8), tag),
             Err(DecodeError::NotAnswered)
         );
+        // Longer than the buffer: cut to it, still readable, with the full length.
         assert_eq!(
             decode_response(&with(4, RESPONSE_BIT | 12), tag),
-            Err(DecodeError::Truncated {
-                length: 12,
-                capacity: 8
-            })
+            Ok((&[0, 1][..], 12))
         );
         assert_eq!(
             decode_response(&with(7, 0xdead), tag),

@@ -1,12 +1,19 @@
-//! Raspberry Pi specifics: the board's identity, the VideoCore firmware mailbox and its
-//! answers. Parsers and the message codec are pure; `vcio` holds the one ioctl.
+//! Raspberry Pi specifics: the board's identity, the VideoCore firmware (mailbox property
+//! tags and gencmd text commands) as typed readings, and the since-boot throttling state.
+//! Parsers and the message codec are pure; `vcio` holds the one ioctl.
+//!
+//! Layers, each using only those before it: `mailbox` (codec, client) <- `gencmd` (text
+//! commands) <- `firmware` (what to ask, retries, PMIC cache) ; `board` <- `revision`,
+//! `cpuinfo`. The rpi collector maps the readings to metric families.
 
 pub mod board;
 pub mod cpuinfo;
+pub mod firmware;
 pub mod gencmd;
 pub mod mailbox;
 pub mod replay;
 pub mod revision;
+pub mod since_boot;
 pub mod throttled;
 pub mod vcio;
 
@@ -33,6 +40,13 @@ pub fn read_board(roots: &Roots) -> board::Board {
         dt_compatible: compatible.as_deref(),
         dt_revision: revision.as_deref(),
     })
+}
+
+/// This boot's id (`<procfs>/sys/kernel/random/boot_id`), which changes at every reboot.
+pub fn read_boot_id(roots: &Roots) -> Option<String> {
+    let text = std::fs::read_to_string(roots.proc("sys/kernel/random/boot_id")).ok()?;
+    let id = text.trim();
+    (!id.is_empty() && id.len() <= 64).then(|| id.to_string())
 }
 
 /// Opens the mailbox: a replay file when configured, else the device under the dev root.
@@ -64,11 +78,16 @@ impl OpenError {
             OpenError::Device(path, err) => {
                 let fix = match err.raw_os_error() {
                     Some(libc::EACCES) | Some(libc::EPERM) => {
-                        "add the agent's user to the `video` group (the device is root:video 0660; in a container also `--group-add video`)"
+                        "current Raspberry Pi OS leaves /dev/vcio to root and gives the `video` group \
+                         /dev/vcio_gencmd, which pimetrics uses instead when it opens (add the agent's \
+                         user to `video`; in a container `--device /dev/vcio_gencmd --group-add video`); \
+                         for set clock rates, maximum temperature and voltage limits grant /dev/vcio too \
+                         (a udev rule `KERNEL==\"vcio\", GROUP=\"video\", MODE=\"0660\"`, see docs/pi.md)"
                     }
                     Some(libc::ENOENT) | Some(libc::ENODEV) | Some(libc::ENXIO) => {
-                        "in a container pass the device (`--device /dev/vcio`); a kernel without the \
-                         Raspberry Pi vcio driver (Debian, mainline) has none"
+                        "in a container pass the devices (`--device /dev/vcio --device \
+                         /dev/vcio_gencmd`); a kernel without the Raspberry Pi vcio driver (Debian, \
+                         mainline) has none"
                     }
                     _ => "check the device and the agent's permissions",
                 };

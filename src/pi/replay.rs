@@ -17,8 +17,12 @@
 //! `"text"` is its bytes packed into words in host byte order, zero-padded to a whole word
 //! (`\n`, `\0`, `\"`, `\\` escapes), and `0*N` is N zero words. A request matches when every
 //! word is equal; a request with no recorded answer fails with an error naming its tag.
+//!
+//! Bounded: a file over `MAX_FILE_BYTES` is refused before it is read, a message over
+//! `MAX_MESSAGE_WORDS` words or a file expanding to over `MAX_TOTAL_WORDS` is an error, and a
+//! call costs no memory (nothing is recorded per call).
 
-use std::io;
+use std::io::{self, Read};
 use std::path::Path;
 
 use super::mailbox::Mailbox;
@@ -29,22 +33,42 @@ enum Outcome {
     Errno(i32),
 }
 
+/// Largest replay file read (a recorded Pi needs about 60 KB).
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+/// Largest message: a gencmd buffer of 4 KiB is about 1,030 words.
+pub const MAX_MESSAGE_WORDS: usize = 4096;
+/// Most words in all messages of a file together (16 MiB).
+pub const MAX_TOTAL_WORDS: usize = 1 << 22;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Replay {
     exchanges: Vec<(Vec<u32>, Outcome)>,
-    /// Every request seen, in order (for tests).
-    pub calls: Vec<Vec<u32>>,
+    /// How many calls were made (for tests); a count, so a long-running agent does not grow.
+    pub calls: u64,
 }
 
 impl Replay {
     pub fn load(path: &Path) -> Result<Replay, String> {
-        let text =
-            std::fs::read_to_string(path).map_err(|err| format!("{}: {err}", path.display()))?;
+        let fail = |err: String| format!("{}: {err}", path.display());
+        let file = std::fs::File::open(path).map_err(|err| fail(err.to_string()))?;
+        let mut text = String::new();
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(|err| fail(err.to_string()))?;
+        if text.len() as u64 > MAX_FILE_BYTES {
+            return Err(fail(format!(
+                "larger than {MAX_FILE_BYTES} bytes: not a replay file"
+            )));
+        }
         Replay::parse(&text).map_err(|err| format!("{}:{err}", path.display()))
     }
 
     /// Parses the text format; errors start with the line number.
     pub fn parse(text: &str) -> Result<Replay, String> {
+        if text.len() as u64 > MAX_FILE_BYTES {
+            return Err(format!("0: larger than {MAX_FILE_BYTES} bytes"));
+        }
+        let mut total_words = 0usize;
         let mut replay = Replay::default();
         let mut pending: Option<(usize, Vec<u32>)> = None;
         for (index, line) in text.lines().enumerate() {
@@ -55,9 +79,19 @@ impl Replay {
             }
             let (keyword, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
             let fail = |msg: String| format!("{number}: {msg}");
+            let words_of = |rest: &str, total: &mut usize| -> Result<Vec<u32>, String> {
+                let words = parse_words(rest).map_err(fail)?;
+                *total += words.len();
+                if *total > MAX_TOTAL_WORDS {
+                    return Err(fail(format!(
+                        "the file's messages exceed {MAX_TOTAL_WORDS} words"
+                    )));
+                }
+                Ok(words)
+            };
             match (keyword, pending.take()) {
                 ("request", None) => {
-                    let words = parse_words(rest).map_err(fail)?;
+                    let words = words_of(rest, &mut total_words)?;
                     if words.first().map(|&w| w as usize) != Some(words.len() * 4) {
                         return Err(fail(format!(
                             "request of {} words does not start with its size in bytes",
@@ -67,7 +101,7 @@ impl Replay {
                     pending = Some((number, words));
                 }
                 ("response", Some((_, request))) => {
-                    let words = parse_words(rest).map_err(fail)?;
+                    let words = words_of(rest, &mut total_words)?;
                     if words.len() != request.len() {
                         return Err(fail(format!(
                             "response of {} words answers a request of {}",
@@ -111,7 +145,7 @@ impl Replay {
 
 impl Mailbox for Replay {
     fn call(&mut self, buffer: &mut [u32]) -> io::Result<()> {
-        self.calls.push(buffer.to_vec());
+        self.calls += 1;
         let Some((_, outcome)) = self.exchanges.iter().find(|(req, _)| req[..] == buffer[..])
         else {
             let tag = buffer.get(2).copied().unwrap_or(0);
@@ -183,6 +217,9 @@ fn parse_words(text: &str) -> Result<Vec<u32>, String> {
             if !closed {
                 return Err("unterminated string".to_string());
             }
+            if bytes.len() > MAX_MESSAGE_WORDS * 4 {
+                return Err(format!("message longer than {MAX_MESSAGE_WORDS} words"));
+            }
             bytes.resize(bytes.len().next_multiple_of(4), 0);
             words.extend(
                 bytes
@@ -204,13 +241,16 @@ fn parse_words(text: &str) -> Result<Vec<u32>, String> {
             let count: usize = count
                 .parse()
                 .ok()
-                .filter(|&n| n <= 1 << 16)
+                .filter(|&n| n <= MAX_MESSAGE_WORDS)
                 .ok_or_else(|| format!("bad repeat {token:?}"))?;
             words.resize(words.len() + count, 0);
         } else {
             let hex = token.strip_prefix("0x").unwrap_or(token);
             let word = u32::from_str_radix(hex, 16).map_err(|_| format!("bad word {token:?}"))?;
             words.push(word);
+        }
+        if words.len() > MAX_MESSAGE_WORDS {
+            return Err(format!("message longer than {MAX_MESSAGE_WORDS} words"));
         }
     }
     Ok(words)
@@ -257,7 +297,7 @@ error    EINVAL
         let mut buffer = request.clone();
         replay.call(&mut buffer).unwrap();
         assert_eq!(buffer[6], 0xd5f0);
-        assert_eq!(replay.calls, [request]);
+        assert_eq!(replay.calls, 1);
     }
 
     #[test]
@@ -272,11 +312,42 @@ error    EINVAL
             ("request 8 zz\n", "1: bad word"),
             ("request 8 \"ab\n", "1: unterminated string"),
             ("request 0*99999999\n", "1: bad repeat"),
+            (
+                "request 0*4096 0*4096\n",
+                "1: message longer than 4096 words",
+            ),
             ("hello\n", "1: unknown keyword"),
         ] {
             let err = Replay::parse(text).unwrap_err();
             assert!(err.starts_with(expected), "{text:?}: {err}");
         }
         assert!(Replay::parse("# nothing\n\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn calls_cost_no_memory() {
+        // Issue 8: every call used to keep a copy of its buffer (2.4 KB per scrape, forever).
+        let mut replay = Replay::parse(TEMPERATURE).unwrap();
+        let request = build_request(0x0003_0006, &[0, 0], 8);
+        for _ in 0..10_000 {
+            let mut buffer = request.clone();
+            replay.call(&mut buffer).unwrap();
+        }
+        assert_eq!(replay.calls, 10_000);
+        assert_eq!(std::mem::size_of_val(&replay.calls), 8);
+    }
+
+    #[test]
+    fn expansion_and_file_size_are_bounded() {
+        // 160 KB of lines each expanding to the largest message: stopped at the word cap
+        // instead of growing to gigabytes.
+        let pair = "request 1000 0*1023\nresponse 1000 0*1023\n";
+        let text = pair.repeat(160_000 / pair.len());
+        let err = Replay::parse(&text).unwrap_err();
+        assert!(err.contains("exceed"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.replay");
+        std::fs::write(&path, vec![b'#'; MAX_FILE_BYTES as usize + 1]).unwrap();
+        assert!(Replay::load(&path).unwrap_err().contains("larger than"));
     }
 }

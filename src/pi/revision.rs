@@ -16,14 +16,17 @@ pub struct Revision {
     pub board_revision: String,
     /// "BCM2711", or "unknown processor 7".
     pub soc: String,
-    /// "4GB", "512MB".
+    /// "4GB", "512MB", or "other" (memory field 7).
     pub memory: String,
+    /// 0 when the code names no size ("other").
     pub memory_bytes: u64,
     /// "Sony UK", or "unknown manufacturer 9".
     pub manufacturer: String,
 }
 
 const NEW_STYLE: u32 = 1 << 23;
+/// Memory field value the revision-code documentation lists as "other".
+const MEMORY_OTHER: u32 = 7;
 const MB: u64 = 1 << 20;
 
 /// Decodes a code; `None` only for an old-style code outside the known table (0 on a non-Pi
@@ -55,9 +58,14 @@ fn decode_new_style(code: u32) -> Revision {
     let processor = (code >> 12) & 0xf;
     let manufacturer = (code >> 16) & 0xf;
     let memory = (code >> 20) & 0x7;
-    // The size doubles with every step from 256 MB: the formula, not a table, so a 32 GB board
-    // decodes too.
-    let memory_bytes = (256 * MB) << memory;
+    // The size doubles with every step from 256 MB (0) to 16 GB (6); 7 is documented as
+    // "other", not 32 GB: no size is claimed for it.
+    let (memory_text, memory_bytes) = if memory == MEMORY_OTHER {
+        ("other".to_string(), 0)
+    } else {
+        let bytes = (256 * MB) << memory;
+        (memory_text(bytes), bytes)
+    };
     Revision {
         code,
         model: board_type_name(kind)
@@ -67,7 +75,7 @@ fn decode_new_style(code: u32) -> Revision {
         soc: processor_name(processor)
             .map(str::to_string)
             .unwrap_or_else(|| format!("unknown processor {processor}")),
-        memory: memory_text(memory_bytes),
+        memory: memory_text,
         memory_bytes,
         manufacturer: manufacturer_name(manufacturer)
             .map(str::to_string)
@@ -99,8 +107,10 @@ pub fn board_type_name(kind: u32) -> Option<&'static str> {
         0x15 => "Raspberry Pi Compute Module 4S",
         0x17 => "Raspberry Pi 5",
         0x18 => "Raspberry Pi Compute Module 5",
-        0x19 => "Raspberry Pi 500",
+        // One type for both keyboards; the device tree's model tells them apart.
+        0x19 => "Raspberry Pi 500/500+",
         0x1a => "Raspberry Pi Compute Module 5 Lite",
+        0x1b => "Raspberry Pi Compute Module 0",
         _ => return None,
     })
 }
@@ -329,7 +339,7 @@ mod tests {
         );
         check(
             0xd04190,
-            "Raspberry Pi 500",
+            "Raspberry Pi 500/500+",
             "1.0",
             "BCM2712",
             "8GB",
@@ -363,15 +373,24 @@ mod tests {
 
     #[test]
     fn new_style_fields_decode_bit_by_bit() {
-        // Type 0x1b, processor 5, manufacturer 9, memory 7: none known, still decoded.
-        let code = NEW_STYLE | (7 << 20) | (9 << 16) | (5 << 12) | (0x1b << 4) | 0x2;
+        // Type 0x2f, processor 5, manufacturer 9: none known, still decoded; memory 7 is
+        // "other" (not 32GB).
+        let code = NEW_STYLE | (7 << 20) | (9 << 16) | (5 << 12) | (0x2f << 4) | 0x2;
         let decoded = decode(code).unwrap();
-        assert_eq!(decoded.model, "unknown type 0x1b");
+        assert_eq!(decoded.model, "unknown type 0x2f");
         assert_eq!(decoded.soc, "unknown processor 5");
         assert_eq!(decoded.manufacturer, "unknown manufacturer 9");
-        assert_eq!(decoded.memory, "32GB");
-        assert_eq!(decoded.memory_bytes, 32 << 30);
+        assert_eq!(decoded.memory, "other");
+        assert_eq!(decoded.memory_bytes, 0);
         assert_eq!(decoded.board_revision, "1.2");
+        assert_eq!(decode(NEW_STYLE | (6 << 20)).unwrap().memory, "16GB");
+        // CM0 (type 0x1b, BCM2837, 512 MB).
+        let cm0 = decode(0x9021b0).unwrap();
+        assert_eq!(cm0.model, "Raspberry Pi Compute Module 0");
+        assert_eq!(
+            (cm0.soc.as_str(), cm0.memory.as_str()),
+            ("BCM2837", "512MB")
+        );
         // Stadium and the second Embest number.
         assert_eq!(decode(0xc53111).unwrap().manufacturer, "Stadium");
         assert_eq!(decode(0xa42082).unwrap().manufacturer, "Embest");

@@ -107,6 +107,23 @@ fuzz_target!(thermal, targets::thermal);
 fuzz_target!(clocksource, targets::clocksource);
 fuzz_target!(uname, targets::uname);
 
+// ------------------------------------------------------------------ Raspberry Pi firmware
+
+fuzz_target!(pi_mailbox_response, targets::pi_mailbox_response);
+fuzz_target!(pi_gencmd_text, targets::pi_gencmd_text);
+// `0*N` expands to N words: bounded by the replay's caps, not by the input's length.
+fuzz_target!(
+    pi_replay,
+    OUTPUT,
+    Bound {
+        per_byte: 128,
+        base: pimetrics::pi::replay::MAX_TOTAL_WORDS * 4 * 3,
+    },
+    targets::pi_replay
+);
+fuzz_target!(pi_board, targets::pi_board);
+fuzz_target!(pi_state, targets::pi_state);
+
 // ------------------------------------------------------------------ whole collectors on a tree
 
 mod tree;

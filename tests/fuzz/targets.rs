@@ -173,3 +173,88 @@ pub fn clocksource(data: &[u8]) -> usize {
 pub fn uname(data: &[u8]) -> usize {
     uname::trim_value(data).len() / 8
 }
+
+// ------------------------------------------------------------------ Raspberry Pi firmware
+
+/// Host-order words from bytes (the mailbox buffer as the kernel hands it back).
+fn words(data: &[u8]) -> Vec<u32> {
+    data.chunks(4)
+        .map(|c| {
+            let mut word = [0u8; 4];
+            word[..c.len()].copy_from_slice(c);
+            u32::from_ne_bytes(word)
+        })
+        .collect()
+}
+
+/// A response buffer: the codec, then the gencmd text decoder on its value words.
+pub fn pi_mailbox_response(data: &[u8]) -> usize {
+    use pimetrics::pi::{gencmd, mailbox};
+    let buffer = words(data);
+    let tag = buffer.get(2).copied().unwrap_or(0);
+    let decoded = match mailbox::decode_response(&buffer, tag) {
+        Ok((value, length)) => {
+            value.len()
+                + gencmd::decode_answer(value, length).map_or(0, |answer| answer.text.len() / 8)
+        }
+        Err(err) => err.to_string().len() / 64,
+    };
+    decoded
+        + gencmd::decode_answer(&buffer, buffer.len() as u32 * 4).map_or(0, |a| a.text.len() / 8)
+}
+
+/// vcgencmd's text answers: measure_temp, get_throttled, measure_clock, measure_volts,
+/// pmic_read_adc, error answers.
+pub fn pi_gencmd_text(data: &[u8]) -> usize {
+    use pimetrics::pi::gencmd;
+    let text = text(data);
+    let scalars = [
+        gencmd::parse_temperature(&text).is_some(),
+        gencmd::parse_throttled(&text).is_some(),
+        gencmd::parse_clock(&text).is_some(),
+        gencmd::parse_volts(&text).is_some(),
+    ]
+    .iter()
+    .filter(|&&ok| ok)
+    .count();
+    scalars
+        + gencmd::parse_pmic(&text).len()
+        + gencmd::error_message(&text).map_or(0, |m| m.len() / 64)
+}
+
+/// A recorded replay file (pi.mailbox_replay / pi.gencmd_replay).
+pub fn pi_replay(data: &[u8]) -> usize {
+    match pimetrics::pi::replay::Replay::parse(&text(data)) {
+        Ok(replay) => replay.len(),
+        Err(err) => err.len() / 64,
+    }
+}
+
+/// Board identity: cpuinfo, device-tree model, compatible and linux,revision, revision codes.
+pub fn pi_board(data: &[u8]) -> usize {
+    use pimetrics::pi::{board, revision};
+    let text = text(data);
+    let mut parts = data.splitn(3, |&b| b == b'\x01');
+    let model = parts.next();
+    let compatible = parts.next();
+    let dt_revision = data.get(..4);
+    let board = board::identify(&board::Sources {
+        cpuinfo: &text,
+        dt_model: model,
+        dt_compatible: compatible,
+        dt_revision,
+    });
+    let codes = text
+        .split_whitespace()
+        .filter_map(revision::parse_code)
+        .filter_map(revision::decode)
+        .count();
+    board.compatible.len() + codes + (board.model.len() + board.soc.len()) / 64
+}
+
+/// The since-boot state file and the sysfs get_throttled text.
+pub fn pi_state(data: &[u8]) -> usize {
+    let text = text(data);
+    usize::from(pimetrics::pi::since_boot::parse_state(&text).is_some())
+        + usize::from(pimetrics::pi::throttled::parse_sysfs(&text).is_some())
+}

@@ -1,0 +1,674 @@
+//! Raspberry Pi health: board identity, and from the VideoCore firmware the SoC temperature,
+//! the throttled flags, clock rates, voltages and, on a Pi 5, the PMIC rails. The firmware is
+//! reached by property tags through /dev/vcio where it opens, else by gencmd text commands
+//! through /dev/vcio_gencmd (current Raspberry Pi OS grants only that one to `video`); the
+//! values Linux also shows come from sysfs when neither answers. The fan always comes from
+//! its hwmon. "Since boot" throttling is kept by the agent (`pi::since_boot`).
+//!
+//! `pi::firmware` gives typed readings, `sysfs` finds the files; this module chooses a source
+//! per value, maps readings to families and says which source in `rpi_metric_source_info`.
+
+mod sysfs;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::{read_file, CollectError, Collector, Context, Setup};
+use crate::config::PiEnabled;
+use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::pi::board::Board;
+use crate::pi::firmware::{Firmware, Quantity, Reading, Via};
+use crate::pi::mailbox::Client;
+use crate::pi::since_boot::SinceBoot;
+use crate::pi::throttled;
+use sysfs::{SysfsFile, SysfsFiles};
+
+pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
+    let settings = &ctx.config.pi;
+    if settings.enabled == PiEnabled::Off {
+        return Setup::Unavailable("pi.enabled is off".into());
+    }
+    let board = crate::pi::read_board(ctx.roots);
+    if !board.is_pi() && settings.enabled == PiEnabled::Auto {
+        return Setup::Unavailable(
+            "not a Raspberry Pi (no Raspberry Pi model in device-tree/model, compatible or \
+             /proc/cpuinfo); set pi.enabled: on to force"
+                .into(),
+        );
+    }
+    let property = open_property(ctx);
+    let text = open_text(ctx);
+    let boot_id = crate::pi::read_boot_id(ctx.roots);
+    let (since_boot, problem) = SinceBoot::open(settings.state_file.as_deref(), boot_id.as_deref());
+    // One warning about the state file at most: here, or at the first write that fails.
+    let state_warned = problem.is_some();
+    if let Some(problem) = problem {
+        log::warn!("rpi: since-boot state: {problem}; kept in memory if it cannot be written");
+    }
+    Setup::Ready(Box::new(RpiCollector::assemble(
+        out,
+        board,
+        property,
+        text,
+        SysfsFiles::find(ctx.roots),
+        (since_boot, state_warned),
+        settings.pmic_interval.0,
+    )))
+}
+
+/// /dev/vcio, or its replay: property tags (and gencmd).
+fn open_property(ctx: &Context) -> Result<Client, String> {
+    let replay = ctx.config.pi.mailbox_replay.as_deref();
+    match crate::pi::open_mailbox(&ctx.roots.dev("vcio"), replay) {
+        Ok(mailbox) => Ok(Client::new(mailbox)),
+        Err(err) => Err(err.advice()),
+    }
+}
+
+/// /dev/vcio_gencmd, or its replay: gencmd text commands only. With a mailbox replay and no
+/// gencmd replay, the device is not used (tests and checks see only the recorded answers).
+fn open_text(ctx: &Context) -> Option<Client> {
+    let pi = &ctx.config.pi;
+    if let Some(replay) = pi.gencmd_replay.as_deref() {
+        return match crate::pi::replay::Replay::load(replay) {
+            Ok(replay) => Some(Client::new(Box::new(replay))),
+            Err(err) => {
+                log::warn!("rpi: cannot load the gencmd replay: {err}");
+                None
+            }
+        };
+    }
+    if pi.mailbox_replay.is_some() {
+        return None;
+    }
+    let path = ctx.roots.dev("vcio_gencmd");
+    if !path.exists() {
+        return None;
+    }
+    match crate::pi::vcio::Vcio::open(&path) {
+        Ok(device) => Some(Client::new(Box::new(device))),
+        Err(err) => {
+            log::info!(
+                "rpi: cannot open {}: {err}; add the agent's user to the `video` group",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+fn fill_revision(board: &mut Board, code: u32) {
+    board.revision_code = Some(code);
+    if let Some(rev) = crate::pi::revision::decode(code) {
+        if board.soc.is_empty() {
+            board.soc = rev.soc.clone();
+        }
+        board.memory = rev.memory.clone();
+        board.manufacturer = rev.manufacturer.clone();
+        if board.model.is_empty() {
+            board.model = format!("{} Rev {}", rev.model, rev.board_revision);
+        }
+        board.revision = Some(rev);
+    }
+}
+
+/// Where the values of one metric come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Firmware(Via),
+    Sysfs(SysfsFile),
+}
+
+impl Source {
+    /// (`source`, `interface`) labels of `rpi_metric_source_info`.
+    fn labels(self) -> (&'static str, &'static str) {
+        match self {
+            Source::Firmware(Via::Tag(tag)) => ("mailbox", tag.name()),
+            Source::Firmware(Via::Gencmd(command)) => ("gencmd", command),
+            Source::Sysfs(file) => ("sysfs", file.interface()),
+        }
+    }
+}
+
+struct Families {
+    board_info: FamilyId,
+    temperature: FamilyId,
+    temperature_max: FamilyId,
+    throttled_flags: FamilyId,
+    throttled_condition: FamilyId,
+    clock_set: FamilyId,
+    clock_measured: FamilyId,
+    voltage: FamilyId,
+    voltage_min: FamilyId,
+    voltage_max: FamilyId,
+    pmic_volts: FamilyId,
+    pmic_amperes: FamilyId,
+    fan_rpm: FamilyId,
+    fan_pwm: FamilyId,
+    mailbox_available: FamilyId,
+    mailbox_errors: FamilyId,
+    source_info: FamilyId,
+}
+
+impl Families {
+    fn register(out: &mut Exposition) -> Families {
+        let gauge = Kind::Gauge;
+        Families {
+            board_info: out.family(
+                "rpi_board_info",
+                "Raspberry Pi board: model, revision code, SoC, memory size and manufacturer.",
+                gauge,
+                &["model", "revision", "soc", "memory", "manufacturer"],
+            ),
+            temperature: out.family(
+                "rpi_soc_temperature_celsius",
+                "SoC temperature in degrees Celsius.",
+                gauge,
+                &[],
+            ),
+            temperature_max: out.family(
+                "rpi_soc_temperature_max_celsius",
+                "Temperature at which the firmware throttles the SoC, in degrees Celsius.",
+                gauge,
+                &[],
+            ),
+            throttled_flags: out.family(
+                "rpi_throttled_flags",
+                "The firmware's raw throttled bitmask (vcgencmd get_throttled).",
+                gauge,
+                &[],
+            ),
+            throttled_condition: out.family(
+                "rpi_throttled_condition",
+                "1 when a throttling condition is active now, or has occurred since boot (as seen by the agent).",
+                gauge,
+                &["condition", "when"],
+            ),
+            clock_set: out.family(
+                "rpi_clock_set_hertz",
+                "Clock rate the firmware set, in hertz.",
+                gauge,
+                &["clock"],
+            ),
+            clock_measured: out.family(
+                "rpi_clock_measured_hertz",
+                "Clock rate the firmware measured, in hertz (shows throttling).",
+                gauge,
+                &["clock"],
+            ),
+            voltage: out.family(
+                "rpi_voltage_volts",
+                "Firmware-controlled voltage, in volts.",
+                gauge,
+                &["rail"],
+            ),
+            voltage_min: out.family(
+                "rpi_voltage_min_volts",
+                "Lowest voltage the firmware may set, in volts.",
+                gauge,
+                &["rail"],
+            ),
+            voltage_max: out.family(
+                "rpi_voltage_max_volts",
+                "Highest voltage the firmware may set, in volts.",
+                gauge,
+                &["rail"],
+            ),
+            pmic_volts: out.family(
+                "rpi_pmic_volts",
+                "Voltage of a PMIC rail (Pi 5 pmic_read_adc), in volts.",
+                gauge,
+                &["rail"],
+            ),
+            pmic_amperes: out.family(
+                "rpi_pmic_amperes",
+                "Current of a PMIC rail (Pi 5 pmic_read_adc), in amperes.",
+                gauge,
+                &["rail"],
+            ),
+            fan_rpm: out.family(
+                "rpi_fan_rpm",
+                "Fan speed in revolutions per minute.",
+                gauge,
+                &[],
+            ),
+            fan_pwm: out.family(
+                "rpi_fan_pwm_ratio",
+                "Fan PWM duty cycle, 0 to 1 (pwm1 / 255).",
+                gauge,
+                &[],
+            ),
+            mailbox_available: out.family(
+                "rpi_mailbox_available",
+                "1 when the firmware answers (/dev/vcio or /dev/vcio_gencmd), 0 when values come from sysfs.",
+                gauge,
+                &[],
+            ),
+            mailbox_errors: out.family(
+                "rpi_mailbox_errors_total",
+                "Mailbox calls that failed, by property tag.",
+                Kind::Counter,
+                &["tag"],
+            ),
+            source_info: out.family(
+                "rpi_metric_source_info",
+                "Where the values of each rpi_ metric come from.",
+                gauge,
+                &["metric", "source", "interface"],
+            ),
+        }
+    }
+}
+
+impl RpiCollector {
+    /// Asks the firmware what it answers, chooses a source per value, logs the outcome.
+    fn assemble(
+        out: &mut Exposition,
+        mut board: Board,
+        property: Result<Client, String>,
+        text: Option<Client>,
+        sysfs: SysfsFiles,
+        (since_boot, state_warned): (SinceBoot, bool),
+        pmic_interval: Duration,
+    ) -> RpiCollector {
+        let families = Families::register(out);
+        let (mut property, open_problem) = match property {
+            Ok(client) => (Some(client), None),
+            Err(problem) => (None, Some(problem)),
+        };
+        if board.revision_code.is_none() {
+            if let Some(code) = property.as_mut().and_then(|c| c.board_revision().ok()) {
+                fill_revision(&mut board, code);
+            }
+        }
+        let text_opened = text.is_some();
+        let firmware = Firmware::start(property, text, pmic_interval, Instant::now());
+        let mut collector = RpiCollector {
+            families,
+            info: [
+                board.model.clone(),
+                board.revision_label(),
+                board.soc.clone(),
+                board.memory.clone(),
+                board.manufacturer.clone(),
+            ],
+            firmware,
+            sysfs,
+            since_boot,
+            sources: Vec::new(),
+            answered: 0,
+            state_warned,
+            buf: Vec::with_capacity(64),
+        };
+        collector.choose_sources();
+        collector.log_summary(&board, open_problem.as_deref(), text_opened);
+        collector
+    }
+
+    /// The source of each metric family that has one: the firmware where it answers, else
+    /// sysfs. Decided at start and again when a retried value first answers.
+    fn choose_sources(&mut self) {
+        let f = &self.families;
+        let firmware = |q: Quantity| self.firmware.source_of(q).map(Source::Firmware);
+        let sysfs = &self.sysfs;
+        let temperature = firmware(Quantity::Temperature).or_else(|| {
+            sysfs
+                .temperature
+                .as_ref()
+                .map(|(_, file)| Source::Sysfs(*file))
+        });
+        let throttled = firmware(Quantity::Throttled).or_else(|| {
+            if sysfs.get_throttled.is_some() {
+                Some(Source::Sysfs(SysfsFile::GetThrottled))
+            } else {
+                sysfs
+                    .undervoltage_alarm
+                    .as_ref()
+                    .map(|_| Source::Sysfs(SysfsFile::RpiVolt))
+            }
+        });
+        let voltage = firmware(Quantity::Voltage("core")).or_else(|| {
+            (!sysfs.rail_inputs.is_empty()).then_some(Source::Sysfs(SysfsFile::RpiVolt))
+        });
+        let pmic = self
+            .firmware
+            .has_pmic()
+            .then_some(Source::Firmware(Via::Gencmd("pmic_read_adc")));
+        let fan = |file: &Option<_>| file.as_ref().map(|_| Source::Sysfs(SysfsFile::FanHwmon));
+        let sources = [
+            (f.temperature, "rpi_soc_temperature_celsius", temperature),
+            (
+                f.temperature_max,
+                "rpi_soc_temperature_max_celsius",
+                firmware(Quantity::TemperatureMax),
+            ),
+            (
+                f.throttled_flags,
+                "rpi_throttled_flags",
+                throttled.filter(|s| *s != Source::Sysfs(SysfsFile::RpiVolt)),
+            ),
+            (f.throttled_condition, "rpi_throttled_condition", throttled),
+            (
+                f.clock_set,
+                "rpi_clock_set_hertz",
+                firmware(Quantity::ClockSet("arm")),
+            ),
+            (
+                f.clock_measured,
+                "rpi_clock_measured_hertz",
+                firmware(Quantity::ClockMeasured("arm")),
+            ),
+            (f.voltage, "rpi_voltage_volts", voltage),
+            (
+                f.voltage_min,
+                "rpi_voltage_min_volts",
+                firmware(Quantity::VoltageMin("core")),
+            ),
+            (
+                f.voltage_max,
+                "rpi_voltage_max_volts",
+                firmware(Quantity::VoltageMax("core")),
+            ),
+            (f.pmic_volts, "rpi_pmic_volts", pmic),
+            (f.pmic_amperes, "rpi_pmic_amperes", pmic),
+            (f.fan_rpm, "rpi_fan_rpm", fan(&sysfs.fan_rpm)),
+            (f.fan_pwm, "rpi_fan_pwm_ratio", fan(&sysfs.fan_pwm)),
+        ];
+        self.sources = sources
+            .into_iter()
+            .filter_map(|(family, name, source)| Some((family, name, source?)))
+            .collect();
+        self.answered = self.firmware.answered();
+    }
+
+    fn source(&self, family: FamilyId) -> Option<Source> {
+        self.sources
+            .iter()
+            .find(|(f, _, _)| *f == family)
+            .map(|(_, _, source)| *source)
+    }
+
+    fn log_summary(&self, board: &Board, open_problem: Option<&str>, text_opened: bool) {
+        log::info!(
+            "rpi: {} (revision {}, {}, {}); {}",
+            if board.model.is_empty() {
+                "unnamed board"
+            } else {
+                &board.model
+            },
+            if board.revision_code.is_some() {
+                board.revision_label()
+            } else {
+                "unknown".into()
+            },
+            if board.soc.is_empty() {
+                "SoC unknown"
+            } else {
+                &board.soc
+            },
+            if board.memory.is_empty() {
+                "memory unknown"
+            } else {
+                &board.memory
+            },
+            board
+                .evidence
+                .as_deref()
+                .map(|e| format!("recognised by {e}"))
+                .unwrap_or_else(|| "not recognised as a Pi, forced on by pi.enabled".into()),
+        );
+        let used: Vec<String> = self
+            .sources
+            .iter()
+            .map(|(_, name, source)| {
+                let (kind, interface) = source.labels();
+                let note = match source {
+                    Source::Sysfs(SysfsFile::GetThrottled) => {
+                        " (deprecated; \"since boot\" kept by the agent)"
+                    }
+                    _ => "",
+                };
+                format!("{name} from {kind} {interface}{note}")
+            })
+            .collect();
+        let throttled_missing = !matches!(
+            self.source(self.families.throttled_flags),
+            Some(Source::Firmware(_)) | Some(Source::Sysfs(SysfsFile::GetThrottled))
+        );
+        if self.firmware.uses_property_tags() {
+            if !self.firmware.rejected.is_empty() {
+                log::info!(
+                    "rpi: the firmware rejects {}: asked again with backoff, hourly after {} failures",
+                    self.firmware.rejected.join(", "),
+                    crate::pi::firmware::UNSUPPORTED_AFTER
+                );
+            }
+            return;
+        }
+        let problem = open_problem.unwrap_or("the mailbox answered no request");
+        if self.firmware.available() {
+            log::warn!(
+                "rpi: /dev/vcio unavailable ({problem}); reading the firmware through \
+                 /dev/vcio_gencmd instead. Missing: set clock rates, maximum temperature, \
+                 voltage limits. Sources: {}",
+                used.join(", ")
+            );
+        } else {
+            log::warn!(
+                "rpi: firmware unavailable: {problem}{}. Missing: measured and set clock rates, \
+                 maximum temperature, voltage limits, PMIC rails{}. Using sysfs: {}",
+                if text_opened {
+                    "; /dev/vcio_gencmd answered nothing"
+                } else {
+                    ""
+                },
+                if throttled_missing {
+                    ", throttled flags"
+                } else {
+                    ""
+                },
+                if used.is_empty() {
+                    "nothing found".to_string()
+                } else {
+                    used.join(", ")
+                },
+            );
+        }
+    }
+}
+
+struct RpiCollector {
+    families: Families,
+    /// model, revision, soc, memory, manufacturer
+    info: [String; 5],
+    firmware: Firmware,
+    sysfs: SysfsFiles,
+    since_boot: SinceBoot,
+    /// (family, metric name, source) of each family that has values.
+    sources: Vec<(FamilyId, &'static str, Source)>,
+    /// Firmware values answered when the sources were chosen.
+    answered: usize,
+    /// The state file could not be written and that was logged.
+    state_warned: bool,
+    buf: Vec<u8>,
+}
+
+fn read_number(path: &Path, buf: &mut Vec<u8>) -> Result<f64, CollectError> {
+    read_file(path, buf)?;
+    crate::collector::thermal_zone::parse_integer(buf)
+        .map(|v| v as f64)
+        .map_err(|err| CollectError(format!("{}: {err}", path.display())))
+}
+
+impl Collector for RpiCollector {
+    fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
+        let [model, revision, soc, memory, manufacturer] = &self.info;
+        let f = &self.families;
+        out.sample(
+            f.board_info,
+            &[model, revision, soc, memory, manufacturer],
+            1.0,
+        );
+        let mut problems: Vec<String> = Vec::new();
+        let temperature_source = self.source(f.temperature);
+        let throttled_source = self.source(f.throttled_condition);
+        let voltage_source = self.source(f.voltage);
+        let readings = self.firmware.read(Instant::now());
+        let mut throttled_mask = None;
+        for &Reading { quantity, value } in readings {
+            let (family, label) = match quantity {
+                Quantity::Temperature => (f.temperature, None),
+                Quantity::TemperatureMax => (f.temperature_max, None),
+                Quantity::Throttled => {
+                    throttled_mask = Some(value as u32);
+                    continue;
+                }
+                Quantity::ClockSet(name) => (f.clock_set, Some(name)),
+                Quantity::ClockMeasured(name) => (f.clock_measured, Some(name)),
+                Quantity::Voltage(rail) => (f.voltage, Some(rail)),
+                Quantity::VoltageMin(rail) => (f.voltage_min, Some(rail)),
+                Quantity::VoltageMax(rail) => (f.voltage_max, Some(rail)),
+            };
+            match label {
+                Some(label) => out.sample(family, &[label], value),
+                None => out.sample(family, &[], value),
+            }
+        }
+        for rail in self.firmware.pmic_rails() {
+            if let Some(volts) = rail.volts {
+                out.sample(f.pmic_volts, &[&rail.name], volts);
+            }
+            if let Some(amperes) = rail.amperes {
+                out.sample(f.pmic_amperes, &[&rail.name], amperes);
+            }
+        }
+        // Sysfs, where the firmware gives nothing.
+        let buf = &mut self.buf;
+        if let (Some(Source::Sysfs(_)), Some((path, _))) =
+            (temperature_source, &self.sysfs.temperature)
+        {
+            match read_number(path, buf) {
+                Ok(milli) => out.sample(f.temperature, &[], milli / 1000.0),
+                Err(err) => problems.push(err.0),
+            }
+        }
+        let mut alarm = None;
+        match (throttled_source, &self.sysfs) {
+            (Some(Source::Sysfs(SysfsFile::GetThrottled)), files) => {
+                if let Some(path) = &files.get_throttled {
+                    match read_file(path, buf) {
+                        Ok(()) => {
+                            let text = String::from_utf8_lossy(buf);
+                            match throttled::parse_sysfs(&text) {
+                                Some(mask) => throttled_mask = Some(mask),
+                                None => {
+                                    problems.push(format!("{}: invalid {text:?}", path.display()))
+                                }
+                            }
+                        }
+                        Err(err) => problems.push(err.0),
+                    }
+                }
+            }
+            (Some(Source::Sysfs(SysfsFile::RpiVolt)), files) => {
+                if let Some(path) = &files.undervoltage_alarm {
+                    match read_number(path, buf) {
+                        Ok(value) => alarm = Some(value != 0.0),
+                        Err(err) => problems.push(err.0),
+                    }
+                }
+            }
+            _ => {}
+        }
+        if voltage_source == Some(Source::Sysfs(SysfsFile::RpiVolt)) {
+            for (label, path) in &self.sysfs.rail_inputs {
+                match read_number(path, buf) {
+                    Ok(millivolts) => out.sample(f.voltage, &[label], millivolts / 1000.0),
+                    Err(err) => problems.push(err.0),
+                }
+            }
+        }
+        // Throttling: the raw mask as read, "now" from it, "since boot" from everything the
+        // agent has seen this boot.
+        if let Some(mask) = throttled_mask {
+            if let Err(err) = self.since_boot.record_mask(mask) {
+                warn_state_once(&mut self.state_warned, &err);
+            }
+            out.sample(f.throttled_flags, &[], mask as f64);
+            let seen = self.since_boot.seen();
+            for (bit, (condition, now, _)) in throttled::decode(mask).into_iter().enumerate() {
+                out.sample(f.throttled_condition, &[condition, "now"], flag(now));
+                out.sample(
+                    f.throttled_condition,
+                    &[condition, "since_boot"],
+                    flag(seen & (1 << bit) != 0),
+                );
+            }
+        } else if let Some(alarm) = alarm {
+            // in0_lcrit_alarm: under-voltage in the kernel's last 2 s poll.
+            if let Err(err) = self.since_boot.record_bits(u32::from(alarm)) {
+                warn_state_once(&mut self.state_warned, &err);
+            }
+            out.sample(
+                f.throttled_condition,
+                &["under_voltage", "since_boot"],
+                flag(self.since_boot.seen() & 1 != 0),
+            );
+        }
+        // Fan.
+        if let Some(path) = &self.sysfs.fan_rpm {
+            match read_number(path, buf) {
+                Ok(rpm) => out.sample(f.fan_rpm, &[], rpm),
+                Err(err) => problems.push(err.0),
+            }
+        }
+        if let Some(path) = &self.sysfs.fan_pwm {
+            match read_number(path, buf) {
+                Ok(pwm) => out.sample(f.fan_pwm, &[], (pwm / 255.0).clamp(0.0, 1.0)),
+                Err(err) => problems.push(err.0),
+            }
+        }
+
+        let available = self.firmware.available();
+        out.sample(f.mailbox_available, &[], flag(available));
+        if available {
+            for (tag, count) in self.firmware.errors().iter() {
+                out.sample(f.mailbox_errors, &[tag.name()], count as f64);
+            }
+        }
+        // A value retried into existence brings its source along.
+        if self.firmware.answered() != self.answered {
+            self.choose_sources();
+        }
+        let f = &self.families;
+        for (_, name, source) in &self.sources {
+            let (source, interface) = source.labels();
+            out.sample(f.source_info, &[name, source, interface], 1.0);
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(CollectError(problems.join("; ")))
+        }
+    }
+}
+
+/// A state file that cannot be written costs persistence across restarts, not the values:
+/// one warning, and the collector goes on (in memory).
+fn warn_state_once(warned: &mut bool, err: &str) {
+    if !*warned {
+        *warned = true;
+        log::warn!(
+            "rpi: cannot keep the since-boot state ({err}); kept in memory only, so an agent \
+             restart forgets it (the systemd unit needs RuntimeDirectory=pimetrics)"
+        );
+    }
+}
+
+fn flag(on: bool) -> f64 {
+    if on {
+        1.0
+    } else {
+        0.0
+    }
+}
