@@ -562,3 +562,49 @@ fn collect_and_exclude_parameters() {
     assert_eq!(bad.status, 400);
     assert!(bad.text().contains("missing collector: warp"));
 }
+
+#[test]
+fn socket_activation_serves_on_the_socket_systemd_passes() {
+    let Some(activate) = require_or_skip("systemd-socket-activate", "socket activation") else {
+        return;
+    };
+    let port = free_port();
+    // As a .socket unit would: the listener is made by systemd's tool and passed as fd 3.
+    let mut command = Command::new(activate);
+    command
+        .arg(format!("--listen=127.0.0.1:{port}"))
+        .arg(agent_bin())
+        .arg("--web.systemd-socket")
+        .arg("--node=activated");
+    let agent = Proc::spawn("systemd-socket-activate", &mut command);
+    wait_for_port(port, WAIT);
+    // The first connection starts the agent, which then serves this and later connections.
+    let exp = eventually(WAIT, || {
+        let answer = raw_request(
+            port,
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        let body = answer
+            .strip_prefix("HTTP/1.1 200")?
+            .split_once("\r\n\r\n")?
+            .1
+            .to_string();
+        Some(parse_exposition(&body))
+    })
+    .expect("the activated agent answers");
+    assert!(exp
+        .samples
+        .iter()
+        .all(|s| s.labels.get("node").map(String::as_str) == Some("activated")));
+    assert_eq!(http_get(port, "/-/healthy").status, 200);
+    drop(agent);
+
+    // Without a socket from systemd the flag is a clear start-up error.
+    let (status, _, stderr) = run_bounded(
+        "pimetrics",
+        Command::new(agent_bin()).arg("--web.systemd-socket"),
+        WAIT,
+    );
+    assert!(!status.success());
+    assert!(stderr.contains("LISTEN_FDS"), "{stderr}");
+}
