@@ -11,6 +11,7 @@ pub mod config;
 pub mod exposition;
 pub mod http;
 pub mod logging;
+pub mod outbound;
 pub mod pi;
 pub mod push;
 pub mod remote_write;

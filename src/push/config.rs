@@ -90,16 +90,7 @@ impl PushConfig {
         let Some(url) = &self.url else {
             return Ok(());
         };
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|err| format!("push.url: invalid URL {url:?}: {err}"))?;
-        if !matches!(parsed.scheme(), "http" | "https") || !parsed.has_host() {
-            return Err(format!(
-                "push.url: want http://host:port or https://host:port, got {url:?}"
-            ));
-        }
-        if !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err("push.url: no credentials in the URL (use push.basic_auth)".into());
-        }
+        let parsed = crate::outbound::check_url("push.url", url)?;
         if parsed.query().is_some() || parsed.fragment().is_some() {
             return Err(format!("push.url: no query or fragment allowed in {url:?}"));
         }

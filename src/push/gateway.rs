@@ -3,11 +3,12 @@
 //! by the configured timeout (a gateway that drips its answer cannot hold a push longer).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
-use reqwest::{Certificate, StatusCode};
+use reqwest::StatusCode;
+
+use crate::outbound::{error_chain, read_secret};
 use reqwest::{Client, RequestBuilder};
 
 use super::config::PushConfig;
@@ -94,32 +95,12 @@ impl Gateway {
         };
 
         let timeout = config.timeout.0;
-        let mut builder = Client::builder()
-            .use_rustls_tls()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            // A redirect could carry the credentials elsewhere; the gateway never redirects.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("pimetrics/", env!("CARGO_PKG_VERSION")));
-        if let Some(ca_file) = &config.ca_file {
-            let pem = std::fs::read(ca_file)
-                .map_err(|err| format!("push.ca_file: cannot read {}: {err}", ca_file.display()))?;
-            let certs = Certificate::from_pem_bundle(&pem)
-                .map_err(|err| format!("push.ca_file: {} is not PEM: {err}", ca_file.display()))?;
-            if certs.is_empty() {
-                return Err(format!(
-                    "push.ca_file: no certificate in {}",
-                    ca_file.display()
-                ));
-            }
-            builder = builder.tls_built_in_root_certs(false);
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let client = builder
-            .build()
-            .map_err(|err| format!("push: cannot set up the HTTP client: {}", chain(&err)))?;
+        let client = crate::outbound::client(
+            "push",
+            timeout,
+            config.ca_file.as_deref(),
+            reqwest::header::HeaderMap::new(),
+        )?;
         Ok(Gateway {
             client,
             group_url,
@@ -164,7 +145,7 @@ impl Gateway {
                         Outcome::Status(status.as_u16(), reason(status, response).await)
                     }
                 }
-                Err(err) => Outcome::Error(chain(&err)),
+                Err(err) => Outcome::Error(error_chain(&err)),
             }
         };
         match tokio::time::timeout(limit, exchange).await {
@@ -195,32 +176,6 @@ async fn reason(status: StatusCode, mut response: reqwest::Response) -> String {
         Some((cut, _)) => format!("{}...", &text[..cut]),
         None => text,
     }
-}
-
-/// An error with its causes ("error sending request: ... : connection refused").
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-/// A secret file's content without the trailing newline editors add.
-fn read_secret(key: &str, path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|err| format!("{key}: cannot read {}: {err}", path.display()))?;
-    let secret = text.trim_end_matches(['\n', '\r']).to_string();
-    if secret.is_empty() {
-        return Err(format!("{key}: {} is empty", path.display()));
-    }
-    Ok(secret)
 }
 
 #[cfg(test)]
@@ -305,13 +260,5 @@ mod tests {
             let err = Gateway::new(&config, "pi").err().unwrap();
             assert!(err.contains(expected), "{err}");
         }
-    }
-
-    #[test]
-    fn secrets_lose_their_trailing_newline() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("token");
-        std::fs::write(&file, "s3cret\r\n").unwrap();
-        assert_eq!(read_secret("k", &file).unwrap(), "s3cret");
     }
 }

@@ -2,13 +2,14 @@
 //! answer means: sent, retry (5xx, 429, no answer; Retry-After honoured), or refused for good
 //! (any other 4xx: the same body would be refused again).
 
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER,
 };
-use reqwest::{Certificate, Client, StatusCode};
+use reqwest::{Client, StatusCode};
+
+use crate::outbound::read_secret;
 
 use super::config::RemoteWriteConfig;
 
@@ -110,41 +111,8 @@ impl Sender {
             headers.insert(AUTHORIZATION, value);
         }
         let timeout = config.timeout.0;
-        let mut builder = Client::builder()
-            .use_rustls_tls()
-            .default_headers(headers)
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            // A redirect could carry the credentials elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("pimetrics/", env!("CARGO_PKG_VERSION")));
-        if let Some(ca_file) = &config.ca_file {
-            let pem = std::fs::read(ca_file).map_err(|err| {
-                format!(
-                    "remote_write.ca_file: cannot read {}: {err}",
-                    ca_file.display()
-                )
-            })?;
-            let certs = Certificate::from_pem_bundle(&pem).map_err(|err| {
-                format!(
-                    "remote_write.ca_file: {} is not PEM: {err}",
-                    ca_file.display()
-                )
-            })?;
-            if certs.is_empty() {
-                return Err(format!(
-                    "remote_write.ca_file: no certificate in {}",
-                    ca_file.display()
-                ));
-            }
-            builder = builder.tls_built_in_root_certs(false);
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let client = builder
-            .build()
-            .map_err(|err| format!("remote_write: cannot build the HTTP client: {err}"))?;
+        let client =
+            crate::outbound::client("remote_write", timeout, config.ca_file.as_deref(), headers)?;
         Ok(Sender {
             client,
             url,
@@ -167,7 +135,7 @@ impl Sender {
             Ok(Err(err)) => {
                 return Outcome::Retry {
                     status: None,
-                    reason: error_chain(&err),
+                    reason: crate::outbound::error_chain(&err),
                     after: None,
                 }
             }
@@ -300,31 +268,6 @@ fn basic_auth_value(username: &str, password: &str) -> String {
         }
     }
     out
-}
-
-fn read_secret(key: &str, path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|err| format!("{key}: cannot read {}: {err}", path.display()))?;
-    let secret = text.trim_end_matches(['\n', '\r']).to_string();
-    if secret.is_empty() {
-        return Err(format!("{key}: {} is empty", path.display()));
-    }
-    Ok(secret)
-}
-
-/// The error and its causes on one line ("error sending request: connection refused").
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn one_line(text: &str) -> String {

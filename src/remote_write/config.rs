@@ -85,18 +85,7 @@ impl RemoteWriteConfig {
         let Some(url) = &self.url else {
             return Ok(());
         };
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|err| format!("remote_write.url: invalid URL {url:?}: {err}"))?;
-        if !matches!(parsed.scheme(), "http" | "https") || !parsed.has_host() {
-            return Err(format!(
-                "remote_write.url: want http(s)://host:port/path, got {url:?}"
-            ));
-        }
-        if !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err(
-                "remote_write.url: no credentials in the URL (use remote_write.basic_auth)".into(),
-            );
-        }
+        crate::outbound::check_url("remote_write.url", url)?;
         for (key, value) in [
             ("remote_write.interval", self.interval),
             ("remote_write.timeout", self.timeout),
