@@ -9,201 +9,28 @@
 //! so. Under CI it must run.
 
 mod common;
+mod netns;
 
-use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
+use netns::*;
 
 const PI_ADDR: &str = "10.97.0.2";
 const ROUTER_INSIDE: &str = "10.97.0.1";
 const ROUTER_OUTSIDE: &str = "203.0.113.1";
 const CLOUD_ADDR: &str = "203.0.113.2";
+const ADDRS: Addrs = Addrs {
+    pi: PI_ADDR,
+    router_inside: ROUTER_INSIDE,
+    router_outside: ROUTER_OUTSIDE,
+    cloud: CLOUD_ADDR,
+};
 const AGENT_PORT: u16 = 9243;
 const GATEWAY_PORT: u16 = 9091;
 const PROMETHEUS_PORT: u16 = 9090;
 const WAIT: Duration = Duration::from_secs(60);
-
-/// The namespaces of one run; deleted (with their veth pairs) when dropped, even on a panic.
-struct Namespaces {
-    prefix: String,
-    created: Vec<String>,
-}
-
-impl Namespaces {
-    fn new() -> Namespaces {
-        Namespaces {
-            prefix: format!("pm{}", std::process::id() % 100_000),
-            created: Vec::new(),
-        }
-    }
-
-    /// `pi`, `rt` or `cl` with this run's prefix.
-    fn name(&self, role: &str) -> String {
-        format!("{}{role}", self.prefix)
-    }
-
-    fn add(&mut self, role: &str) -> String {
-        let name = self.name(role);
-        self.created.push(name.clone());
-        ip(&["netns", "add", &name]);
-        ip(&["-n", &name, "link", "set", "lo", "up"]);
-        name
-    }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for name in self.created.iter().rev() {
-            let _ = Command::new("ip").args(["netns", "del", name]).status();
-        }
-    }
-}
-
-fn run(program: &str, args: &[&str]) {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|err| panic!("cannot run {program}: {err}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn ip(args: &[&str]) {
-    run("ip", args);
-}
-
-/// Runs `f` on a thread inside network namespace `ns` (setns affects only that thread).
-fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = File::open(&path).unwrap_or_else(|err| panic!("{path}: {err}"));
-        // SAFETY: a valid namespace fd; CLONE_NEWNET may be joined by one thread of many.
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-        f()
-    })
-    .join()
-    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-}
-
-fn spawn_in(ns: &str, name: &str, program: &Path, args: &[String]) -> Proc {
-    let mut command = Command::new("ip");
-    command.args(["netns", "exec", ns]).arg(program).args(args);
-    Proc::spawn(name, &mut command)
-}
-
-/// Root, or a clear skip; under CI never a skip.
-fn may_run() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let ci = std::env::var_os("CI").is_some();
-    if !root {
-        assert!(!ci, "push_nat must run under CI: run the tests as root");
-        println!("SKIPPED push_nat: needs root for network namespaces (CI unset)");
-        return false;
-    }
-    let masquerade = program("nft").or_else(|| program("iptables"));
-    if program("ip").is_none() || masquerade.is_none() {
-        assert!(
-            !ci,
-            "push_nat needs `ip` (iproute2) and `nft` (nftables) or iptables"
-        );
-        println!("SKIPPED push_nat: install iproute2 and nftables (CI unset)");
-        return false;
-    }
-    true
-}
-
-fn masquerade(router: &str, outside_if: &str) {
-    if program("nft").is_some() {
-        let rules = format!(
-            "table ip nat {{\n chain postrouting {{\n  type nat hook postrouting priority srcnat;\n  oifname \"{outside_if}\" masquerade\n }}\n}}\n"
-        );
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", router, "nft", "-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .expect("nft runs");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(rules.as_bytes())
-            .unwrap();
-        assert!(child.wait().unwrap().success(), "nft masquerade rule");
-    } else {
-        run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                router,
-                "iptables",
-                "-t",
-                "nat",
-                "-A",
-                "POSTROUTING",
-                "-o",
-                outside_if,
-                "-j",
-                "MASQUERADE",
-            ],
-        );
-    }
-}
-
-/// pi --- router (masquerade) --- cloud; the cloud has no route into 10.97.0.0/24.
-fn build_network(nets: &mut Namespaces) -> (String, String, String) {
-    let pi = nets.add("pi");
-    let router = nets.add("rt");
-    let cloud = nets.add("cl");
-    let p = nets.prefix.clone();
-    let (pi_if, rt_in, rt_out, cl_if) = (
-        format!("{p}a"),
-        format!("{p}b"),
-        format!("{p}c"),
-        format!("{p}d"),
-    );
-    ip(&[
-        "link", "add", &pi_if, "netns", &pi, "type", "veth", "peer", "name", &rt_in, "netns",
-        &router,
-    ]);
-    ip(&[
-        "link", "add", &rt_out, "netns", &router, "type", "veth", "peer", "name", &cl_if, "netns",
-        &cloud,
-    ]);
-    for (ns, dev, addr) in [
-        (&pi, &pi_if, format!("{PI_ADDR}/24")),
-        (&router, &rt_in, format!("{ROUTER_INSIDE}/24")),
-        (&router, &rt_out, format!("{ROUTER_OUTSIDE}/24")),
-        (&cloud, &cl_if, format!("{CLOUD_ADDR}/24")),
-    ] {
-        ip(&["-n", ns, "addr", "add", &addr, "dev", dev]);
-        ip(&["-n", ns, "link", "set", dev, "up"]);
-    }
-    ip(&["-n", &pi, "route", "add", "default", "via", ROUTER_INSIDE]);
-    run(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            &router,
-            "sh",
-            "-c",
-            "echo 1 > /proc/sys/net/ipv4/ip_forward",
-        ],
-    );
-    masquerade(&router, &rt_out);
-    (pi, router, cloud)
-}
 
 fn encode_query(text: &str) -> String {
     let mut out = String::new();
@@ -266,7 +93,7 @@ fn test_rules() -> String {
 
 #[test]
 fn fallback_push_through_nat_reaches_prometheus_and_a_dead_pi_alerts() {
-    if !may_run() {
+    if !may_run("push_nat") {
         return;
     }
     let prometheus_bin = require("prometheus");
@@ -274,8 +101,8 @@ fn fallback_push_through_nat_reaches_prometheus_and_a_dead_pi_alerts() {
     let dir = tempfile::tempdir().unwrap();
 
     // Declared first, dropped last: the processes inside go before their namespaces.
-    let mut nets = Namespaces::new();
-    let (pi, _router, cloud) = build_network(&mut nets);
+    let mut nets = Namespaces::new("pm");
+    let (pi, _router, cloud) = build_network(&mut nets, &ADDRS);
 
     std::fs::write(dir.path().join("rules.yml"), test_rules()).unwrap();
     std::fs::write(
