@@ -192,7 +192,12 @@ impl KeptFile {
         let fd = self.file.as_ref()?.as_raw_fd();
         // SAFETY: statfs is plain data filled by fstatfs on a descriptor we own.
         let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
-        if unsafe { libc::fstatfs(fd, &mut fs) } != 0 || fs.f_type != libc::PROC_SUPER_MAGIC {
+        if unsafe { libc::fstatfs(fd, &mut fs) } != 0 {
+            return None;
+        }
+        // f_type and the constant differ in type and signedness between glibc and musl and
+        // between 32 and 64 bits: compared as numbers.
+        if u64::try_from(fs.f_type).ok() != u64::try_from(libc::PROC_SUPER_MAGIC).ok() {
             return None;
         }
         let mut poll = libc::pollfd {
