@@ -285,18 +285,6 @@ const USED: &[(&str, &[&str])] = &[
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn url_encode(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 /// The jobs for which `selector` returns data now.
 fn jobs_with_data(prometheus_port: u16, selector: &str) -> BTreeSet<String> {
     let promql = format!("count by (job) ({selector})");

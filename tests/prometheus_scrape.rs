@@ -16,18 +16,6 @@ const JOB: &str = "pimetrics";
 /// How long Prometheus may take to start, scrape, and have two samples for rate().
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn url_encode(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 /// Runs an instant query; returns the result vector (empty when no data yet).
 fn query(prometheus_port: u16, promql: &str) -> Vec<Value> {
     let response = http_get(

@@ -32,18 +32,6 @@ const GATEWAY_PORT: u16 = 9091;
 const PROMETHEUS_PORT: u16 = 9090;
 const WAIT: Duration = Duration::from_secs(60);
 
-fn encode_query(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 /// GET on the cloud's Prometheus, the JSON `data` of a successful answer.
 fn prometheus_api(cloud: &str, path: String) -> Option<serde_json::Value> {
     let answer = in_netns(cloud, move || http_get(PROMETHEUS_PORT, &path));
@@ -56,12 +44,9 @@ fn prometheus_api(cloud: &str, path: String) -> Option<serde_json::Value> {
 
 /// The result vector of an instant PromQL query.
 fn query(cloud: &str, promql: &str) -> Vec<serde_json::Value> {
-    prometheus_api(
-        cloud,
-        format!("/api/v1/query?query={}", encode_query(promql)),
-    )
-    .and_then(|data| data["result"].as_array().cloned())
-    .unwrap_or_default()
+    prometheus_api(cloud, format!("/api/v1/query?query={}", url_encode(promql)))
+        .and_then(|data| data["result"].as_array().cloned())
+        .unwrap_or_default()
 }
 
 fn firing_stale_alert(cloud: &str) -> Option<serde_json::Value> {

@@ -71,7 +71,7 @@ fn cut_link(router: &str, cut: bool) {
 fn raw(cloud: &str, selector: &str) -> Vec<RawSeries> {
     let path = format!(
         "/api/v1/query?query={}",
-        remote_write_support::url_encode(&format!("{selector}[15m]"))
+        common::url_encode(&format!("{selector}[15m]"))
     );
     let answer = in_netns(cloud, move || http_get(PROMETHEUS_PORT, &path));
     if answer.status != 200 {

@@ -161,18 +161,6 @@ impl Drop for Receiver {
     }
 }
 
-pub fn url_encode(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 /// What a `Ticks` source produced: (timestamp ms, tick value) per collection.
 pub type Produced = Arc<Mutex<Vec<(i64, f64)>>>;
 
