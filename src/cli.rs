@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use crate::collector::COLLECTORS;
-use crate::config::{Config, LogLevel, PiEnabled, Seconds};
+use crate::config::{Config, LogLevel, PiEnabled};
+use crate::duration::Seconds;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {

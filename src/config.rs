@@ -7,8 +7,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
+use crate::duration::at_most;
+pub use crate::duration::{Seconds, MAX_INTERVAL, MAX_TIMEOUT};
+pub use crate::http::WebSettings;
 use crate::roots::Roots;
 
 pub const DEFAULT_LISTEN_ADDRESS: &str = ":9243";
@@ -67,57 +70,6 @@ impl Default for Config {
         }
     }
 }
-
-/// The HTTP endpoint's settings. The limits bound what one client can hold: memory (header
-/// size and count, no request body is ever buffered), time (header read, answer write, TLS
-/// handshake), and how many connections and scrapes run at once.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WebSettings {
-    /// node_exporter's web config file (exporter-toolkit YAML: `tls_server_config`,
-    /// `basic_auth_users`, `http_server_config.headers`); re-read on SIGHUP. Default: none,
-    /// plain HTTP without auth. Flag: `--web.config.file`.
-    pub config_file: Option<PathBuf>,
-    /// Take the listening socket from systemd socket activation (a `.socket` unit) instead of
-    /// `listen_address`. Flag: `--web.systemd-socket`.
-    pub systemd_socket: bool,
-    /// Scrapes served at once; more are answered 503 at once (node_exporter's
-    /// `--web.max-requests`, same default). 0: no limit.
-    pub max_requests: usize,
-    /// Open connections; more are accepted and closed at once (counted).
-    pub max_connections: usize,
-    /// Time for a client to send a whole request head, counted from the connection's start
-    /// or from the end of the previous answer: it is also the keep-alive idle limit, so it is
-    /// longer than a 15 s scrape interval.
-    pub header_read_timeout: Seconds,
-    /// Time for a client to take our whole answer.
-    pub write_timeout: Seconds,
-    /// Time for a TLS handshake.
-    pub tls_handshake_timeout: Seconds,
-    /// Longest a scrape waits for the collectors; shortened to Prometheus's own scrape
-    /// timeout when it sends `X-Prometheus-Scrape-Timeout-Seconds`. Over it: 503.
-    pub collect_timeout: Seconds,
-}
-
-impl Default for WebSettings {
-    fn default() -> Self {
-        WebSettings {
-            config_file: None,
-            systemd_socket: false,
-            max_requests: 40,
-            max_connections: 128,
-            header_read_timeout: Seconds(Duration::from_secs(20)),
-            write_timeout: Seconds(Duration::from_secs(30)),
-            tls_handshake_timeout: Seconds(Duration::from_secs(10)),
-            collect_timeout: Seconds(Duration::from_secs(30)),
-        }
-    }
-}
-
-/// Longest duration any setting accepts: a day (intervals); timeouts are bounded lower.
-pub const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
-/// Longest timeout any setting accepts.
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -316,75 +268,6 @@ impl LogLevel {
     }
 }
 
-/// A duration written as Prometheus writes them: "500ms", "15s", "1m30s", "2h".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Seconds(pub Duration);
-
-impl Seconds {
-    pub fn parse(text: &str) -> Result<Seconds, String> {
-        let bad = || format!("invalid duration {text:?} (examples: \"500ms\", \"15s\", \"1m30s\")");
-        let mut total = Duration::ZERO;
-        let mut rest = text.trim();
-        if rest.is_empty() {
-            return Err(bad());
-        }
-        while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-            if digits == 0 {
-                return Err(bad());
-            }
-            let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
-            rest = &rest[digits..];
-            let unit_len = rest
-                .find(|c: char| c.is_ascii_digit())
-                .unwrap_or(rest.len());
-            let too_long = || format!("duration {text:?} is too long");
-            let seconds = |factor: u64| number.checked_mul(factor).ok_or_else(too_long);
-            let unit = match &rest[..unit_len] {
-                "ms" => Duration::from_millis(number),
-                "s" => Duration::from_secs(number),
-                "m" => Duration::from_secs(seconds(60)?),
-                "h" => Duration::from_secs(seconds(3600)?),
-                "d" => Duration::from_secs(seconds(86400)?),
-                _ => return Err(bad()),
-            };
-            total = total.checked_add(unit).ok_or_else(too_long)?;
-            rest = &rest[unit_len..];
-        }
-        Ok(Seconds(total))
-    }
-}
-
-impl fmt::Display for Seconds {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis();
-        if ms % 1000 != 0 {
-            write!(f, "{ms}ms")
-        } else if ms % 60_000 != 0 || ms == 0 {
-            write!(f, "{}s", ms / 1000)
-        } else if ms % 3_600_000 != 0 {
-            write!(f, "{}m", ms / 60_000)
-        } else if ms % 86_400_000 != 0 {
-            write!(f, "{}h", ms / 3_600_000)
-        } else {
-            write!(f, "{}d", ms / 86_400_000)
-        }
-    }
-}
-
-impl Serialize for Seconds {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_string())
-    }
-}
-
-impl<'de> Deserialize<'de> for Seconds {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Seconds::parse(&text).map_err(serde::de::Error::custom)
-    }
-}
-
 /// A configuration error, with where it is when it comes from a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -517,50 +400,10 @@ impl Config {
                 MAX_TIMEOUT,
             ),
             ("pi.pmic_interval", self.pi.pmic_interval, MAX_INTERVAL),
-            ("push.interval", self.push.interval, MAX_INTERVAL),
-            ("push.timeout", self.push.timeout, MAX_TIMEOUT),
-            (
-                "push.fallback_after",
-                self.push.fallback_after,
-                MAX_INTERVAL,
-            ),
-            (
-                "web.header_read_timeout",
-                self.web.header_read_timeout,
-                MAX_TIMEOUT,
-            ),
-            ("web.write_timeout", self.web.write_timeout, MAX_TIMEOUT),
-            (
-                "web.tls_handshake_timeout",
-                self.web.tls_handshake_timeout,
-                MAX_TIMEOUT,
-            ),
-            ("web.collect_timeout", self.web.collect_timeout, MAX_TIMEOUT),
         ] {
-            if value.0 > max {
-                return Err(ConfigError::value(format!(
-                    "{key}: {value} is longer than the most allowed, {}",
-                    Seconds(max)
-                )));
-            }
+            at_most(key, value, max).map_err(ConfigError::value)?;
         }
-        for (key, value) in [
-            ("web.header_read_timeout", self.web.header_read_timeout),
-            ("web.write_timeout", self.web.write_timeout),
-            ("web.tls_handshake_timeout", self.web.tls_handshake_timeout),
-            ("web.collect_timeout", self.web.collect_timeout),
-        ] {
-            if value.0 < Duration::from_millis(100) {
-                return Err(ConfigError::value(format!(
-                    "{key}: {value} is too short (at least 100ms)"
-                )));
-            }
-        }
-        if self.web.max_connections == 0 {
-            return Err(ConfigError::value(
-                "web.max_connections: must be at least 1".into(),
-            ));
-        }
+        self.web.validate().map_err(ConfigError::value)?;
         for name in self.collectors.keys() {
             if crate::collector::spec(name).is_none() {
                 let known: Vec<_> = crate::collector::COLLECTORS
@@ -945,19 +788,5 @@ mod tests {
             "url: \"http://gw\", "
         );
         assert_eq!(strip_comment("s: \"a\\\"//b\""), "s: \"a\\\"//b\"");
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(
-            Seconds::parse("500ms").unwrap().0,
-            Duration::from_millis(500)
-        );
-        assert_eq!(Seconds::parse("2h").unwrap().0, Duration::from_secs(7200));
-        for bad in ["", "s", "5", "5x", "-1s", "1.5s"] {
-            assert!(Seconds::parse(bad).is_err(), "{bad}");
-        }
-        assert_eq!(Seconds(Duration::from_secs(90)).to_string(), "90s");
-        assert_eq!(Seconds(Duration::from_secs(120)).to_string(), "2m");
     }
 }

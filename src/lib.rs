@@ -8,6 +8,7 @@ pub mod agent;
 pub mod cli;
 pub mod collector;
 pub mod config;
+pub mod duration;
 pub mod exposition;
 pub mod http;
 pub mod logging;

@@ -614,7 +614,8 @@ mod tests {
     use std::path::PathBuf;
     use std::sync::{Condvar, Mutex};
 
-    use crate::config::{Config, Seconds};
+    use crate::config::Config;
+    use crate::duration::Seconds;
 
     // Raspberry Pi OS Bookworm (Pi 4, 64-bit) /proc/mounts, assembled from lines quoted in
     // public projects' tests; a USB stick with a space in its label added.
