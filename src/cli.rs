@@ -127,10 +127,10 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         name: "--collector.rpi.enabled",
         placeholder: "MODE",
         help: "Pi collector: auto (only on a Raspberry Pi), on, off. Config: pi.enabled.",
-        default: |c| lower_debug(c.pi.enabled),
+        default: |c| lower_debug(c.collector_settings.pi.enabled),
         switch: false,
         apply: |c, v| {
-            c.pi.enabled = PiEnabled::parse(v)
+            c.collector_settings.pi.enabled = PiEnabled::parse(v)
                 .ok_or_else(|| format!("invalid value {v:?} (auto, on, off)"))?;
             Ok(())
         },
@@ -139,10 +139,10 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         name: "--collector.rpi.pmic-interval",
         placeholder: "DURATION",
         help: "How often the Pi 5 PMIC rails are read (slow firmware call). Config: pi.pmic_interval.",
-        default: |c| c.pi.pmic_interval.to_string(),
+        default: |c| c.collector_settings.pi.pmic_interval.to_string(),
         switch: false,
         apply: |c, v| {
-            c.pi.pmic_interval = Seconds::parse(v)?;
+            c.collector_settings.pi.pmic_interval = Seconds::parse(v)?;
             Ok(())
         },
     },
@@ -150,10 +150,10 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         name: "--collector.rpi.mailbox-replay",
         placeholder: "FILE",
         help: "Answer firmware requests from this recording instead of /dev/vcio (tests, --once on copied files). Config: pi.mailbox_replay.",
-        default: |c| optional_path(&c.pi.mailbox_replay),
+        default: |c| optional_path(&c.collector_settings.pi.mailbox_replay),
         switch: false,
         apply: |c, v| {
-            c.pi.mailbox_replay = if v.is_empty() { None } else { Some(v.into()) };
+            c.collector_settings.pi.mailbox_replay = if v.is_empty() { None } else { Some(v.into()) };
             Ok(())
         },
     },
@@ -161,10 +161,10 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         name: "--collector.rpi.gencmd-replay",
         placeholder: "FILE",
         help: "Answer gencmd requests from this recording instead of /dev/vcio_gencmd. Config: pi.gencmd_replay.",
-        default: |c| optional_path(&c.pi.gencmd_replay),
+        default: |c| optional_path(&c.collector_settings.pi.gencmd_replay),
         switch: false,
         apply: |c, v| {
-            c.pi.gencmd_replay = if v.is_empty() { None } else { Some(v.into()) };
+            c.collector_settings.pi.gencmd_replay = if v.is_empty() { None } else { Some(v.into()) };
             Ok(())
         },
     },
@@ -172,10 +172,10 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         name: "--collector.rpi.state-file",
         placeholder: "FILE",
         help: "Where the throttling conditions seen since boot are kept across restarts (under /run); empty: memory only. Config: pi.state_file.",
-        default: |c| optional_path(&c.pi.state_file),
+        default: |c| optional_path(&c.collector_settings.pi.state_file),
         switch: false,
         apply: |c, v| {
-            c.pi.state_file = if v.is_empty() { None } else { Some(v.into()) };
+            c.collector_settings.pi.state_file = if v.is_empty() { None } else { Some(v.into()) };
             Ok(())
         },
     },
@@ -183,10 +183,10 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         name: "--collector.textfile.directory",
         placeholder: "DIR",
         help: "Directory to read text files with metrics from (*.prom). Config: textfile.directory.",
-        default: |c| optional_path(&c.textfile.directory),
+        default: |c| optional_path(&c.collector_settings.textfile.directory),
         switch: false,
         apply: |c, v| {
-            c.textfile.directory = if v.is_empty() { None } else { Some(v.into()) };
+            c.collector_settings.textfile.directory = if v.is_empty() { None } else { Some(v.into()) };
             Ok(())
         },
     },
@@ -194,10 +194,10 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         name: "--collector.filesystem.mount-points-exclude",
         placeholder: "REGEX",
         help: "Regexp of mount points to exclude for filesystem collector. Config: filesystem.mount_points_exclude.",
-        default: |c| c.filesystem.mount_points_exclude.clone(),
+        default: |c| c.collector_settings.filesystem.mount_points_exclude.clone(),
         switch: false,
         apply: |c, v| {
-            c.filesystem.mount_points_exclude = v.to_string();
+            c.collector_settings.filesystem.mount_points_exclude = v.to_string();
             Ok(())
         },
     },
@@ -205,10 +205,10 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         name: "--collector.filesystem.fs-types-exclude",
         placeholder: "REGEX",
         help: "Regexp of filesystem types to exclude for filesystem collector. Config: filesystem.fs_types_exclude.",
-        default: |c| c.filesystem.fs_types_exclude.clone(),
+        default: |c| c.collector_settings.filesystem.fs_types_exclude.clone(),
         switch: false,
         apply: |c, v| {
-            c.filesystem.fs_types_exclude = v.to_string();
+            c.collector_settings.filesystem.fs_types_exclude = v.to_string();
             Ok(())
         },
     },
@@ -216,10 +216,10 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         name: "--collector.filesystem.mount-timeout",
         placeholder: "DURATION",
         help: "How long to wait for a mount to respond before marking it as stale. Config: filesystem.mount_timeout.",
-        default: |c| c.filesystem.mount_timeout.to_string(),
+        default: |c| c.collector_settings.filesystem.mount_timeout.to_string(),
         switch: false,
         apply: |c, v| {
-            c.filesystem.mount_timeout = Seconds::parse(v)?;
+            c.collector_settings.filesystem.mount_timeout = Seconds::parse(v)?;
             Ok(())
         },
     },
@@ -227,10 +227,10 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         name: "--collector.diskstats.device-exclude",
         placeholder: "REGEX",
         help: "Regexp of diskstats devices to exclude. Config: diskstats.device_exclude.",
-        default: |c| c.diskstats.device_exclude.clone(),
+        default: |c| c.collector_settings.diskstats.device_exclude.clone(),
         switch: false,
         apply: |c, v| {
-            c.diskstats.device_exclude = v.to_string();
+            c.collector_settings.diskstats.device_exclude = v.to_string();
             Ok(())
         },
     },
@@ -238,10 +238,10 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         name: "--collector.diskstats.device-include",
         placeholder: "REGEX",
         help: "Regexp of diskstats devices to include (mutually exclusive to device-exclude; setting it drops the default exclude). Config: diskstats.device_include.",
-        default: |c| c.diskstats.device_include.clone(),
+        default: |c| c.collector_settings.diskstats.device_include.clone(),
         switch: false,
         apply: |c, v| {
-            c.diskstats.device_include = v.to_string();
+            c.collector_settings.diskstats.device_include = v.to_string();
             Ok(())
         },
     },
@@ -249,10 +249,10 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         name: "--collector.netdev.device-exclude",
         placeholder: "REGEX",
         help: "Regexp of net devices to exclude (empty: none). Config: netdev.device_exclude.",
-        default: |c| c.netdev.device_exclude.clone(),
+        default: |c| c.collector_settings.netdev.device_exclude.clone(),
         switch: false,
         apply: |c, v| {
-            c.netdev.device_exclude = v.to_string();
+            c.collector_settings.netdev.device_exclude = v.to_string();
             Ok(())
         },
     },
@@ -260,10 +260,10 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         name: "--collector.netdev.device-include",
         placeholder: "REGEX",
         help: "Regexp of net devices to include (mutually exclusive to device-exclude). Config: netdev.device_include.",
-        default: |c| c.netdev.device_include.clone(),
+        default: |c| c.collector_settings.netdev.device_include.clone(),
         switch: false,
         apply: |c, v| {
-            c.netdev.device_include = v.to_string();
+            c.collector_settings.netdev.device_include = v.to_string();
             Ok(())
         },
     },
@@ -271,10 +271,10 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         name: "--collector.netclass.ignored-devices",
         placeholder: "REGEX",
         help: "Regexp of net devices to ignore for netclass collector. Config: netclass.ignored_devices.",
-        default: |c| c.netclass.ignored_devices.clone(),
+        default: |c| c.collector_settings.netclass.ignored_devices.clone(),
         switch: false,
         apply: |c, v| {
-            c.netclass.ignored_devices = v.to_string();
+            c.collector_settings.netclass.ignored_devices = v.to_string();
             Ok(())
         },
     },
@@ -282,10 +282,10 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         name: "--collector.netclass.ignore-invalid-speed",
         placeholder: "",
         help: "Ignore devices where the speed is invalid. Config: netclass.ignore_invalid_speed.",
-        default: |c| c.netclass.ignore_invalid_speed.to_string(),
+        default: |c| c.collector_settings.netclass.ignore_invalid_speed.to_string(),
         switch: true,
         apply: |c, v| {
-            c.netclass.ignore_invalid_speed = match v {
+            c.collector_settings.netclass.ignore_invalid_speed = match v {
                 "true" => true,
                 "false" => false,
                 _ => return Err(format!("want true or false, got {v:?}")),
@@ -297,10 +297,10 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         name: "--collector.netstat.fields",
         placeholder: "REGEX",
         help: "Regexp of fields to return for netstat collector. Config: netstat.fields.",
-        default: |c| c.netstat.fields.clone(),
+        default: |c| c.collector_settings.netstat.fields.clone(),
         switch: false,
         apply: |c, v| {
-            c.netstat.fields = v.to_string();
+            c.collector_settings.netstat.fields = v.to_string();
             Ok(())
         },
     },
@@ -308,10 +308,10 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         name: "--collector.vmstat.fields",
         placeholder: "REGEX",
         help: "Regexp of fields to return for vmstat collector. Config: vmstat.fields.",
-        default: |c| c.vmstat.fields.clone(),
+        default: |c| c.collector_settings.vmstat.fields.clone(),
         switch: false,
         apply: |c, v| {
-            c.vmstat.fields = v.to_string();
+            c.collector_settings.vmstat.fields = v.to_string();
             Ok(())
         },
     },
@@ -319,10 +319,10 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         name: "--collector.arp.device-include",
         placeholder: "REGEX",
         help: "Regexp of arp devices to include (mutually exclusive to device-exclude). Config: arp.device_include.",
-        default: |c| c.arp.device_include.clone(),
+        default: |c| c.collector_settings.arp.device_include.clone(),
         switch: false,
         apply: |c, v| {
-            c.arp.device_include = v.to_string();
+            c.collector_settings.arp.device_include = v.to_string();
             Ok(())
         },
     },
@@ -330,10 +330,10 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         name: "--collector.arp.device-exclude",
         placeholder: "REGEX",
         help: "Regexp of arp devices to exclude (mutually exclusive to device-include). Config: arp.device_exclude.",
-        default: |c| c.arp.device_exclude.clone(),
+        default: |c| c.collector_settings.arp.device_exclude.clone(),
         switch: false,
         apply: |c, v| {
-            c.arp.device_exclude = v.to_string();
+            c.collector_settings.arp.device_exclude = v.to_string();
             Ok(())
         },
     },
@@ -341,10 +341,10 @@ const VALUE_FLAGS: &[ValueFlag] = &[
         name: "--collector.powersupply.ignored-supplies",
         placeholder: "REGEX",
         help: "Regexp of power supplies to ignore for powersupplyclass collector. Config: powersupplyclass.ignored_supplies.",
-        default: |c| c.powersupplyclass.ignored_supplies.clone(),
+        default: |c| c.collector_settings.powersupplyclass.ignored_supplies.clone(),
         switch: false,
         apply: |c, v| {
-            c.powersupplyclass.ignored_supplies = v.to_string();
+            c.collector_settings.powersupplyclass.ignored_supplies = v.to_string();
             Ok(())
         },
     },
@@ -886,19 +886,19 @@ mod tests {
         .apply(&mut config)
         .unwrap();
         assert_eq!(
-            config.pi.gencmd_replay,
+            config.collector_settings.pi.gencmd_replay,
             Some(PathBuf::from("/tmp/gencmd.replay"))
         );
-        assert_eq!(config.pi.state_file, None);
+        assert_eq!(config.collector_settings.pi.state_file, None);
         assert_eq!(
-            Config::default().pi.state_file,
+            Config::default().collector_settings.pi.state_file,
             Some(PathBuf::from("/run/pimetrics/rpi-since-boot"))
         );
         assert_eq!(config.roots().dev("vcio"), PathBuf::from("/host/dev/vcio"));
-        assert_eq!(config.pi.enabled, PiEnabled::On);
-        assert_eq!(config.pi.pmic_interval.0.as_secs(), 60);
+        assert_eq!(config.collector_settings.pi.enabled, PiEnabled::On);
+        assert_eq!(config.collector_settings.pi.pmic_interval.0.as_secs(), 60);
         assert_eq!(
-            config.pi.mailbox_replay,
+            config.collector_settings.pi.mailbox_replay,
             Some(PathBuf::from("/tmp/answers.replay"))
         );
         let err = parse(&["--collector.rpi.enabled=maybe"])
@@ -1035,21 +1035,37 @@ mod tests {
         .unwrap()
         .apply(&mut config)
         .unwrap();
-        assert_eq!(config.netstat.fields, "^Tcp_.*");
-        assert_eq!(config.vmstat.fields, "^pgfault$");
-        assert_eq!(config.netclass.ignored_devices, "^veth");
-        assert!(config.netclass.ignore_invalid_speed);
-        assert_eq!(config.netdev.device_include, "^eth0$");
-        assert_eq!(config.diskstats.device_include, "^mmcblk0$");
-        assert!(config.diskstats.filter().unwrap().ignored("sda"));
-        assert!(!config.diskstats.filter().unwrap().ignored("mmcblk0"));
-        assert_eq!(config.arp.device_exclude, "^docker");
-        assert_eq!(config.powersupplyclass.ignored_supplies, "^AC$");
+        assert_eq!(config.collector_settings.netstat.fields, "^Tcp_.*");
+        assert_eq!(config.collector_settings.vmstat.fields, "^pgfault$");
+        assert_eq!(config.collector_settings.netclass.ignored_devices, "^veth");
+        assert!(config.collector_settings.netclass.ignore_invalid_speed);
+        assert_eq!(config.collector_settings.netdev.device_include, "^eth0$");
+        assert_eq!(
+            config.collector_settings.diskstats.device_include,
+            "^mmcblk0$"
+        );
+        assert!(config
+            .collector_settings
+            .diskstats
+            .filter()
+            .unwrap()
+            .ignored("sda"));
+        assert!(!config
+            .collector_settings
+            .diskstats
+            .filter()
+            .unwrap()
+            .ignored("mmcblk0"));
+        assert_eq!(config.collector_settings.arp.device_exclude, "^docker");
+        assert_eq!(
+            config.collector_settings.powersupplyclass.ignored_supplies,
+            "^AC$"
+        );
         parse(&["--no-collector.netclass.ignore-invalid-speed"])
             .unwrap()
             .apply(&mut config)
             .unwrap();
-        assert!(!config.netclass.ignore_invalid_speed);
+        assert!(!config.collector_settings.netclass.ignore_invalid_speed);
         for (flags, expected) in [
             (
                 &[

@@ -5,19 +5,33 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::duration::at_most;
+use crate::collector::{self, Context, Scraper, COLLECTORS};
+// The section types where they live, for users of the whole config.
+pub use crate::collector::diskstats::{DiskstatsConfig, DEFAULT_DISK_DEVICE_EXCLUDE};
+pub use crate::collector::filesystem::{
+    FilesystemConfig, DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE,
+};
+pub use crate::collector::netdev::NetdevConfig;
+pub use crate::collector::rpi::{PiConfig, PiEnabled, DEFAULT_PI_STATE_FILE};
+pub use crate::collector::textfile::TextfileConfig;
 pub use crate::duration::{Seconds, MAX_INTERVAL, MAX_TIMEOUT};
 pub use crate::http::WebSettings;
+pub use crate::push::PushConfig;
+pub use crate::remote_write::RemoteWriteConfig;
 use crate::roots::Roots;
 
 pub const DEFAULT_LISTEN_ADDRESS: &str = ":9243";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// The whole configuration. Its own keys are the agent's (node, listen address, paths, which
+/// collectors run, push, web, remote write); every other section belongs to a collector and is
+/// routed by name through the collector table (`collector::COLLECTORS`), so an unknown section
+/// is an error like any unknown key.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Value of the `node` label on every series. Default: the host name.
     pub node: Option<String>,
@@ -28,22 +42,15 @@ pub struct Config {
     pub paths: PathsConfig,
     /// Turns collectors on or off by name, over their defaults: `{"hwmon": false}`.
     pub collectors: BTreeMap<String, bool>,
-    pub filesystem: FilesystemConfig,
-    pub diskstats: DiskstatsConfig,
-    pub netdev: NetdevConfig,
-    pub netclass: crate::collector::netclass::NetclassConfig,
-    pub netstat: crate::collector::netstat::NetstatConfig,
-    pub vmstat: crate::collector::vmstat::VmstatConfig,
-    pub arp: crate::collector::arp::ArpConfig,
-    pub powersupplyclass: crate::collector::powersupplyclass::PowerSupplyConfig,
-    pub textfile: TextfileConfig,
-    pub pi: PiConfig,
+    /// Each collector's own section (`filesystem: (...)`, `pi: (...)`), written at the top
+    /// level of the file between `collectors` and `push`.
+    pub collector_settings: collector::Settings,
     /// Pushgateway push (docs/push.md); off unless `push.url` is set.
-    pub push: crate::push::PushConfig,
+    pub push: PushConfig,
     /// The HTTP endpoint: TLS and auth file, socket activation, limits.
     pub web: WebSettings,
     /// Prometheus remote write (docs/remote-write.md); off unless `remote_write.url` is set.
-    pub remote_write: crate::remote_write::RemoteWriteConfig,
+    pub remote_write: RemoteWriteConfig,
 }
 
 impl Default for Config {
@@ -54,20 +61,126 @@ impl Default for Config {
             log_level: LogLevel::Info,
             paths: PathsConfig::default(),
             collectors: BTreeMap::new(),
-            filesystem: FilesystemConfig::default(),
-            diskstats: DiskstatsConfig::default(),
-            netdev: NetdevConfig::default(),
-            netclass: Default::default(),
-            netstat: Default::default(),
-            vmstat: Default::default(),
-            arp: Default::default(),
-            powersupplyclass: Default::default(),
-            textfile: TextfileConfig::default(),
-            pi: PiConfig::default(),
-            push: crate::push::PushConfig::default(),
+            collector_settings: collector::Settings::default(),
+            push: PushConfig::default(),
             web: WebSettings::default(),
-            remote_write: crate::remote_write::RemoteWriteConfig::default(),
+            remote_write: RemoteWriteConfig::default(),
         }
+    }
+}
+
+/// The agent's own keys before the collector sections, and after them.
+const KEYS_BEFORE: [&str; 5] = ["node", "listen_address", "log_level", "paths", "collectors"];
+const KEYS_AFTER: [&str; 3] = ["push", "web", "remote_write"];
+const KEY_COUNT: usize = KEYS_BEFORE.len() + collector::Settings::KEYS.len() + KEYS_AFTER.len();
+/// Every top-level key, in file order (the "expected one of" list of an unknown key).
+static KEYS: [&str; KEY_COUNT] = all_keys();
+
+const fn all_keys() -> [&'static str; KEY_COUNT] {
+    let mut keys = [""; KEY_COUNT];
+    let parts: [&[&str]; 3] = [&KEYS_BEFORE, collector::Settings::KEYS, &KEYS_AFTER];
+    let (mut part, mut at) = (0, 0);
+    while part < parts.len() {
+        let mut index = 0;
+        while index < parts[part].len() {
+            keys[at] = parts[part][index];
+            at += 1;
+            index += 1;
+        }
+        part += 1;
+    }
+    keys
+}
+
+impl Serialize for Config {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_struct("Config", KEY_COUNT)?;
+        out.serialize_field("node", &self.node)?;
+        out.serialize_field("listen_address", &self.listen_address)?;
+        out.serialize_field("log_level", &self.log_level)?;
+        out.serialize_field("paths", &self.paths)?;
+        out.serialize_field("collectors", &self.collectors)?;
+        self.collector_settings.serialize_sections(&mut out)?;
+        out.serialize_field("push", &self.push)?;
+        out.serialize_field("web", &self.web)?;
+        out.serialize_field("remote_write", &self.remote_write)?;
+        out.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Config {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Config, D::Error> {
+        deserializer.deserialize_struct("Config", &KEYS, ConfigVisitor)
+    }
+}
+
+/// Reads the config's struct as serde's derive would (`deny_unknown_fields`, `default`), with
+/// the collector sections handed to `collector::Settings`.
+struct ConfigVisitor;
+
+impl<'de> Visitor<'de> for ConfigVisitor {
+    type Value = Config;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("struct Config")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Config, A::Error> {
+        let mut config = Config::default();
+        let mut seen = [false; KEY_COUNT];
+        while let Some(index) = map.next_key_seed(KeySeed)? {
+            let key = KEYS.get(index).copied().unwrap_or_default();
+            if let Some(seen) = seen.get_mut(index) {
+                if std::mem::replace(seen, true) {
+                    return Err(<A::Error as de::Error>::duplicate_field(key));
+                }
+            }
+            match key {
+                "node" => config.node = map.next_value()?,
+                "listen_address" => config.listen_address = map.next_value()?,
+                "log_level" => config.log_level = map.next_value()?,
+                "paths" => config.paths = map.next_value()?,
+                "collectors" => config.collectors = map.next_value()?,
+                "push" => config.push = map.next_value()?,
+                "web" => config.web = map.next_value()?,
+                "remote_write" => config.remote_write = map.next_value()?,
+                section => {
+                    if !config
+                        .collector_settings
+                        .deserialize_section(section, &mut map)?
+                    {
+                        return Err(<A::Error as de::Error>::unknown_field(section, &KEYS));
+                    }
+                }
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// A top-level key, checked while it is read (so an unknown key's error points at the key):
+/// its index in `KEYS`.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = usize;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
+        deserializer.deserialize_identifier(self)
+    }
+}
+
+impl Visitor<'_> for KeySeed {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<usize, E> {
+        KEYS.iter()
+            .position(|known| *known == key)
+            .ok_or_else(|| E::unknown_field(key, &KEYS))
     }
 }
 
@@ -89,151 +202,6 @@ impl Default for PathsConfig {
             sysfs: roots.sysfs,
             rootfs: roots.rootfs,
             devfs: roots.devfs,
-        }
-    }
-}
-
-/// node_exporter's defaults, so the same filesystems are reported.
-pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
-    "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
-pub const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$";
-pub const DEFAULT_DISK_DEVICE_EXCLUDE: &str =
-    "^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$";
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FilesystemConfig {
-    /// Regex of mount points to skip.
-    pub mount_points_exclude: String,
-    /// Regex of filesystem types to skip.
-    pub fs_types_exclude: String,
-    /// How long a statfs may take before its mount is reported with `device_error` and skipped.
-    pub mount_timeout: Seconds,
-}
-
-impl Default for FilesystemConfig {
-    fn default() -> Self {
-        FilesystemConfig {
-            mount_points_exclude: DEFAULT_MOUNT_POINTS_EXCLUDE.to_string(),
-            fs_types_exclude: DEFAULT_FS_TYPES_EXCLUDE.to_string(),
-            mount_timeout: Seconds(Duration::from_secs(5)),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DiskstatsConfig {
-    /// Regex of block devices to skip (partitions, loop and RAM disks by default).
-    pub device_exclude: String,
-    /// Regex of the only block devices to report; setting it drops the default exclude (as
-    /// node_exporter does); exclusive with a changed `device_exclude`.
-    pub device_include: String,
-}
-
-impl Default for DiskstatsConfig {
-    fn default() -> Self {
-        DiskstatsConfig {
-            device_exclude: DEFAULT_DISK_DEVICE_EXCLUDE.to_string(),
-            device_include: String::new(),
-        }
-    }
-}
-
-impl DiskstatsConfig {
-    /// node_exporter's rule: an include replaces the default exclude.
-    pub fn filter(&self) -> Result<crate::collector::device_filter::DeviceFilter, String> {
-        let exclude = if !self.device_include.is_empty()
-            && self.device_exclude == DEFAULT_DISK_DEVICE_EXCLUDE
-        {
-            ""
-        } else {
-            &self.device_exclude
-        };
-        crate::collector::device_filter::DeviceFilter::new(
-            "diskstats",
-            exclude,
-            &self.device_include,
-        )
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NetdevConfig {
-    /// Regex of network devices to skip; empty: none. Exclusive with `device_include`.
-    pub device_exclude: String,
-    /// Regex of the only network devices to report; empty: all.
-    pub device_include: String,
-}
-
-impl NetdevConfig {
-    pub fn filter(&self) -> Result<crate::collector::device_filter::DeviceFilter, String> {
-        crate::collector::device_filter::DeviceFilter::new(
-            "netdev",
-            &self.device_exclude,
-            &self.device_include,
-        )
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TextfileConfig {
-    /// Directory of `*.prom` files to export; empty: the textfile collector has nothing to read.
-    pub directory: Option<PathBuf>,
-}
-
-/// The Raspberry Pi collector (`rpi`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PiConfig {
-    /// auto: only on a board recognised as a Raspberry Pi; on: also when not recognised; off.
-    pub enabled: PiEnabled,
-    /// Least time between two reads of the Pi 5 PMIC (`pmic_read_adc` costs the firmware
-    /// about 23 ms); scrapes in between export the last reading. "0s": every scrape.
-    pub pmic_interval: Seconds,
-    /// Replays mailbox answers recorded in this file instead of calling /dev/vcio (to check
-    /// what pimetrics makes of a Pi's answers; see docs/pi.md). Default: none.
-    pub mailbox_replay: Option<PathBuf>,
-    /// Replays gencmd answers recorded in this file instead of calling /dev/vcio_gencmd.
-    /// Default: none.
-    pub gencmd_replay: Option<PathBuf>,
-    /// Where the throttling conditions seen since boot are kept across agent restarts (under
-    /// /run, which a reboot empties). None: in memory only.
-    pub state_file: Option<PathBuf>,
-}
-
-/// The default `pi.state_file` (systemd's `RuntimeDirectory=pimetrics` makes the directory).
-pub const DEFAULT_PI_STATE_FILE: &str = "/run/pimetrics/rpi-since-boot";
-
-impl Default for PiConfig {
-    fn default() -> Self {
-        PiConfig {
-            enabled: PiEnabled::Auto,
-            pmic_interval: Seconds(Duration::from_secs(30)),
-            mailbox_replay: None,
-            gencmd_replay: None,
-            state_file: Some(PathBuf::from(DEFAULT_PI_STATE_FILE)),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PiEnabled {
-    Auto,
-    On,
-    Off,
-}
-
-impl PiEnabled {
-    pub fn parse(text: &str) -> Option<PiEnabled> {
-        match text {
-            "auto" => Some(PiEnabled::Auto),
-            "on" => Some(PiEnabled::On),
-            "off" => Some(PiEnabled::Off),
-            _ => None,
         }
     }
 }
@@ -360,56 +328,15 @@ impl Config {
         }
         parse_listen_address(&self.listen_address)
             .map_err(|err| ConfigError::value(format!("listen_address: {err}")))?;
-        for (key, pattern) in [
-            (
-                "filesystem.mount_points_exclude",
-                &self.filesystem.mount_points_exclude,
-            ),
-            (
-                "filesystem.fs_types_exclude",
-                &self.filesystem.fs_types_exclude,
-            ),
-        ] {
-            regex_lite::Regex::new(pattern).map_err(|err| {
-                ConfigError::value(format!("{key}: invalid regex {pattern:?}: {err}"))
-            })?;
-        }
-        // Each collector's own settings check themselves.
-        for check in [
-            self.diskstats.filter().map(|_| ()),
-            self.netdev.filter().map(|_| ()),
-            self.netclass.validate(),
-            self.netstat.validate(),
-            self.vmstat.validate(),
-            self.arp.validate(),
-            self.powersupplyclass.validate(),
-        ] {
-            check.map_err(ConfigError::value)?;
-        }
-        if self.filesystem.mount_timeout.0.is_zero() {
-            return Err(ConfigError::value(
-                "filesystem.mount_timeout: must be more than 0".into(),
-            ));
-        }
+        self.collector_settings
+            .validate()
+            .map_err(ConfigError::value)?;
         self.push.validate().map_err(ConfigError::value)?;
         self.remote_write.validate().map_err(ConfigError::value)?;
-        for (key, value, max) in [
-            (
-                "filesystem.mount_timeout",
-                self.filesystem.mount_timeout,
-                MAX_TIMEOUT,
-            ),
-            ("pi.pmic_interval", self.pi.pmic_interval, MAX_INTERVAL),
-        ] {
-            at_most(key, value, max).map_err(ConfigError::value)?;
-        }
         self.web.validate().map_err(ConfigError::value)?;
         for name in self.collectors.keys() {
-            if crate::collector::spec(name).is_none() {
-                let known: Vec<_> = crate::collector::COLLECTORS
-                    .iter()
-                    .map(|s| s.name)
-                    .collect();
+            if collector::spec(name).is_none() {
+                let known: Vec<_> = COLLECTORS.iter().map(|s| s.name).collect();
                 return Err(ConfigError::value(format!(
                     "collectors: unknown collector {name:?} (known: {})",
                     known.join(", ")
@@ -437,9 +364,22 @@ impl Config {
             .unwrap_or_else(|err| format!("// cannot print config: {err}"))
     }
 
+    /// Builds the enabled collectors, each from its own settings, and gives the node label
+    /// (the agent, `--once`, reloads, benches). Reads files: call from a blocking context.
+    pub fn build_scraper(&self) -> (Scraper, String) {
+        let node = self.node.clone().unwrap_or_else(crate::agent::host_name);
+        let roots = self.roots();
+        let ctx = Context {
+            roots: &roots,
+            settings: &self.collector_settings,
+        };
+        let scraper = Scraper::new(&ctx, &node, &self.enabled_collectors());
+        (scraper, node)
+    }
+
     /// Names of the collectors to run: defaults, then the config's `collectors` map.
     pub fn enabled_collectors(&self) -> Vec<&'static str> {
-        crate::collector::COLLECTORS
+        COLLECTORS
             .iter()
             .filter(|spec| {
                 self.collectors
@@ -618,6 +558,8 @@ fn locate_key(text: &str, message: &str) -> Option<(usize, usize)> {
 mod tests {
     use super::*;
 
+    use std::time::Duration;
+
     #[test]
     fn empty_file_is_all_defaults() {
         assert_eq!(Config::from_ron("()", None).unwrap(), Config::default());
@@ -633,11 +575,14 @@ mod tests {
         .unwrap();
         assert_eq!(config.node.as_deref(), Some("pi-kitchen"));
         assert_eq!(
-            config.filesystem.mount_timeout,
+            config.collector_settings.filesystem.mount_timeout,
             Seconds(Duration::from_secs(90))
         );
         assert!(!config.enabled_collectors().contains(&"loadavg"));
-        assert_eq!(config.filesystem.fs_types_exclude, DEFAULT_FS_TYPES_EXCLUDE);
+        assert_eq!(
+            config.collector_settings.filesystem.fs_types_exclude,
+            DEFAULT_FS_TYPES_EXCLUDE
+        );
     }
 
     #[test]
@@ -730,6 +675,27 @@ mod tests {
     }
 
     #[test]
+    fn collector_sections_are_routed_by_the_collector_table() {
+        let config = Config::from_ron(
+            "(vmstat: (fields: \"^pgfault$\"), textfile: (directory: \"/t\"))",
+            None,
+        )
+        .unwrap();
+        assert_eq!(config.collector_settings.vmstat.fields, "^pgfault$");
+        assert_eq!(
+            config.collector_settings.textfile.directory,
+            Some(PathBuf::from("/t"))
+        );
+        let err = Config::from_ron("(\n  cpu: (),\n)", Some(Path::new("u.ron")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("u.ron:2:3: unknown key `cpu`"), "{err}");
+        assert!(err.contains("filesystem, netclass"), "{err}");
+        let err = Config::from_ron("(pi: (), pi: ())", None).unwrap_err();
+        assert!(err.to_string().contains("key `pi` given twice"), "{err}");
+    }
+
+    #[test]
     fn printed_config_parses_back_to_the_same() {
         let config = Config {
             node: Some("pi".into()),
@@ -748,9 +714,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.roots().dev("vcio"), PathBuf::from("/host/dev/vcio"));
-        assert_eq!(config.pi.enabled, PiEnabled::On);
-        assert_eq!(config.pi.pmic_interval, Seconds(Duration::from_secs(60)));
-        assert_eq!(config.pi.mailbox_replay, Some(PathBuf::from("/tmp/r.txt")));
+        assert_eq!(config.collector_settings.pi.enabled, PiEnabled::On);
+        assert_eq!(
+            config.collector_settings.pi.pmic_interval,
+            Seconds(Duration::from_secs(60))
+        );
+        assert_eq!(
+            config.collector_settings.pi.mailbox_replay,
+            Some(PathBuf::from("/tmp/r.txt"))
+        );
         assert_eq!(
             Config::default().roots().dev("vcio"),
             PathBuf::from("/dev/vcio")

@@ -1,5 +1,5 @@
 //! Fixture-tree tests of the cpu, cpufreq, stat, uname, os and time collectors: each is built
-//! with `Context { roots, config }` over tests/fixtures/sys1/<tree>/{proc,sys,root} (or a copy
+//! with `Context { roots, settings }` over tests/fixtures/sys1/<tree>/{proc,sys,root} (or a copy
 //! of one, damaged on purpose) and scraped; the exported series are checked value by value.
 
 mod common;
@@ -32,7 +32,7 @@ fn scrape_n(tree: &Path, collector: &'static str, scrapes: usize) -> Option<Expo
     let config = Config::default();
     let ctx = Context {
         roots: &roots,
-        config: &config,
+        settings: &config.collector_settings,
     };
     let mut scraper = Scraper::new(&ctx, "pi", &[collector]);
     if scraper.active_names().count() == 0 {
@@ -500,7 +500,7 @@ fn os_rereads_only_when_the_file_changes() {
     let config = Config::default();
     let ctx = Context {
         roots: &roots,
-        config: &config,
+        settings: &config.collector_settings,
     };
     let mut scraper = Scraper::new(&ctx, "pi", &["os"]);
     let mut scrape_id = || {

@@ -19,14 +19,14 @@ pub struct ArpConfig {
     pub device_include: String,
 }
 
-impl ArpConfig {
-    pub fn validate(&self) -> Result<(), String> {
+impl super::CollectorSettings for ArpConfig {
+    fn validate(&self) -> Result<(), String> {
         DeviceFilter::new("arp", &self.device_exclude, &self.device_include).map(|_| ())
     }
 }
 
-pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
-    let settings = &ctx.config.arp;
+pub fn build(ctx: &Context<ArpConfig>, out: &mut Exposition) -> Setup {
+    let settings = ctx.settings;
     let filter = match DeviceFilter::new("arp", &settings.device_exclude, &settings.device_include)
     {
         Ok(filter) => filter,

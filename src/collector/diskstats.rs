@@ -15,6 +15,55 @@ use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
 use crate::roots::KeptFile;
 
+use serde::{Deserialize, Serialize};
+
+
+pub const DEFAULT_DISK_DEVICE_EXCLUDE: &str =
+    "^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiskstatsConfig {
+    /// Regex of block devices to skip (partitions, loop and RAM disks by default).
+    pub device_exclude: String,
+    /// Regex of the only block devices to report; setting it drops the default exclude (as
+    /// node_exporter does); exclusive with a changed `device_exclude`.
+    pub device_include: String,
+}
+
+impl Default for DiskstatsConfig {
+    fn default() -> Self {
+        DiskstatsConfig {
+            device_exclude: DEFAULT_DISK_DEVICE_EXCLUDE.to_string(),
+            device_include: String::new(),
+        }
+    }
+}
+
+impl DiskstatsConfig {
+    /// node_exporter's rule: an include replaces the default exclude.
+    pub fn filter(&self) -> Result<super::device_filter::DeviceFilter, String> {
+        let exclude = if !self.device_include.is_empty()
+            && self.device_exclude == DEFAULT_DISK_DEVICE_EXCLUDE
+        {
+            ""
+        } else {
+            &self.device_exclude
+        };
+        super::device_filter::DeviceFilter::new(
+            "diskstats",
+            exclude,
+            &self.device_include,
+        )
+    }
+}
+
+impl super::CollectorSettings for DiskstatsConfig {
+    fn validate(&self) -> Result<(), String> {
+        self.filter().map(|_| ())
+    }
+}
+
 const SECONDS_PER_TICK: f64 = 1.0 / 1000.0;
 /// "Standard UNIX 512-byte sectors", whatever the device's block size (Documentation/block/stat.rst).
 const SECTOR_BYTES: f64 = 512.0;
@@ -144,8 +193,8 @@ const ATA: [(&str, &str, &str); 3] = [
     ),
 ];
 
-pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
-    let filter = match ctx.config.diskstats.filter() {
+pub fn build(ctx: &Context<DiskstatsConfig>, out: &mut Exposition) -> Setup {
+    let filter = match ctx.settings.filter() {
         Ok(filter) => filter,
         Err(err) => return Setup::Unavailable(err),
     };

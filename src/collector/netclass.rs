@@ -35,8 +35,8 @@ impl Default for NetclassConfig {
     }
 }
 
-impl NetclassConfig {
-    pub fn validate(&self) -> Result<(), String> {
+impl super::CollectorSettings for NetclassConfig {
+    fn validate(&self) -> Result<(), String> {
         super::device_filter::regex("netclass.ignored_devices", &self.ignored_devices).map(|_| ())
     }
 }
@@ -75,8 +75,8 @@ const FLAGS: usize = 7;
 /// The text attributes in node_network_info, in label order after `device`.
 const INFO_FILES: [&str; 5] = ["address", "broadcast", "duplex", "operstate", "ifalias"];
 
-pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
-    let settings = &ctx.config.netclass;
+pub fn build(ctx: &Context<NetclassConfig>, out: &mut Exposition) -> Setup {
+    let settings = ctx.settings;
     let ignored =
         match super::device_filter::regex("netclass.ignored_devices", &settings.ignored_devices) {
             Ok(regex) => regex,
@@ -345,7 +345,6 @@ impl Collector for NetclassCollector {
 mod tests {
     use super::*;
 
-    use crate::config::Config;
     use crate::roots::Roots;
 
     #[test]
@@ -359,10 +358,9 @@ mod tests {
             sysfs: dir.path().join("sys"),
             ..Roots::default()
         };
-        let config = Config::default();
         let ctx = Context {
             roots: &roots,
-            config: &config,
+            settings: &NetclassConfig::default(),
         };
         let mut out = Exposition::new("n");
         let Setup::Ready(mut collector) = build(&ctx, &mut out) else {

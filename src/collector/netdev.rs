@@ -13,6 +13,34 @@ use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
 use crate::roots::KeptFile;
 
+use serde::{Deserialize, Serialize};
+
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetdevConfig {
+    /// Regex of network devices to skip; empty: none. Exclusive with `device_include`.
+    pub device_exclude: String,
+    /// Regex of the only network devices to report; empty: all.
+    pub device_include: String,
+}
+
+impl NetdevConfig {
+    pub fn filter(&self) -> Result<super::device_filter::DeviceFilter, String> {
+        super::device_filter::DeviceFilter::new(
+            "netdev",
+            &self.device_exclude,
+            &self.device_include,
+        )
+    }
+}
+
+impl super::CollectorSettings for NetdevConfig {
+    fn validate(&self) -> Result<(), String> {
+        self.filter().map(|_| ())
+    }
+}
+
 /// The 16 columns of /proc/net/dev, in the kernel's order, as node_exporter names them.
 pub const FIELDS: [&str; 16] = [
     "receive_bytes",
@@ -33,8 +61,8 @@ pub const FIELDS: [&str; 16] = [
     "transmit_compressed",
 ];
 
-pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
-    let filter = match ctx.config.netdev.filter() {
+pub fn build(ctx: &Context<NetdevConfig>, out: &mut Exposition) -> Setup {
+    let filter = match ctx.settings.filter() {
         Ok(filter) => filter,
         Err(err) => return Setup::Unavailable(err),
     };

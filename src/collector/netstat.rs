@@ -31,14 +31,14 @@ impl Default for NetstatConfig {
     }
 }
 
-impl NetstatConfig {
-    pub fn validate(&self) -> Result<(), String> {
+impl super::CollectorSettings for NetstatConfig {
+    fn validate(&self) -> Result<(), String> {
         super::device_filter::regex("netstat.fields", &self.fields).map(|_| ())
     }
 }
 
-pub fn build(ctx: &Context, _out: &mut Exposition) -> Setup {
-    let filter = match super::device_filter::regex("netstat.fields", &ctx.config.netstat.fields) {
+pub fn build(ctx: &Context<NetstatConfig>, _out: &mut Exposition) -> Setup {
+    let filter = match super::device_filter::regex("netstat.fields", &ctx.settings.fields) {
         Ok(filter) => filter,
         Err(err) => return Setup::Unavailable(err),
     };

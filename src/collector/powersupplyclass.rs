@@ -27,8 +27,8 @@ impl Default for PowerSupplyConfig {
     }
 }
 
-impl PowerSupplyConfig {
-    pub fn validate(&self) -> Result<(), String> {
+impl super::CollectorSettings for PowerSupplyConfig {
+    fn validate(&self) -> Result<(), String> {
         super::device_filter::regex("powersupplyclass.ignored_supplies", &self.ignored_supplies)
             .map(|_| ())
     }
@@ -110,10 +110,10 @@ const INFO: [&str; 11] = [
     "usb_type",
 ];
 
-pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
+pub fn build(ctx: &Context<PowerSupplyConfig>, out: &mut Exposition) -> Setup {
     let ignored = match super::device_filter::regex(
         "powersupplyclass.ignored_supplies",
-        &ctx.config.powersupplyclass.ignored_supplies,
+        &ctx.settings.ignored_supplies,
     ) {
         Ok(regex) => regex,
         Err(err) => return Setup::Unavailable(err),

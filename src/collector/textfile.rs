@@ -35,6 +35,18 @@ use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
 use crate::textformat::{self, Family, Limit, Limits};
 
+use serde::{Deserialize, Serialize};
+
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TextfileConfig {
+    /// Directory of `*.prom` files to export; empty: the textfile collector has nothing to read.
+    pub directory: Option<PathBuf>,
+}
+
+impl super::CollectorSettings for TextfileConfig {}
+
 /// Largest file read; a bigger one is an error (a runaway script must not eat a Pi Zero's RAM).
 pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 /// Most `*.prom` files read per scrape: the first ones in name order, the others are dropped.
@@ -120,9 +132,9 @@ impl Problem {
     }
 }
 
-pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
+pub fn build(ctx: &Context<TextfileConfig>, out: &mut Exposition) -> Setup {
     Setup::Ready(Box::new(TextfileCollector {
-        directory: ctx.config.textfile.directory.clone(),
+        directory: ctx.settings.directory.clone(),
         mtime: out.family(
             "node_textfile_mtime_seconds",
             "Unixtime mtime of textfiles successfully read.",

@@ -28,14 +28,14 @@ impl Default for VmstatConfig {
     }
 }
 
-impl VmstatConfig {
-    pub fn validate(&self) -> Result<(), String> {
+impl super::CollectorSettings for VmstatConfig {
+    fn validate(&self) -> Result<(), String> {
         super::device_filter::regex("vmstat.fields", &self.fields).map(|_| ())
     }
 }
 
-pub fn build(ctx: &Context, _out: &mut Exposition) -> Setup {
-    let filter = match super::device_filter::regex("vmstat.fields", &ctx.config.vmstat.fields) {
+pub fn build(ctx: &Context<VmstatConfig>, _out: &mut Exposition) -> Setup {
+    let filter = match super::device_filter::regex("vmstat.fields", &ctx.settings.fields) {
         Ok(filter) => filter,
         Err(err) => return Setup::Unavailable(err),
     };

@@ -10,11 +10,13 @@
 
 mod sysfs;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+
 use super::{read_file, CollectError, Collector, Context, Setup};
-use crate::config::PiEnabled;
+use crate::duration::{at_most, Seconds, MAX_INTERVAL};
 use crate::exposition::{Exposition, FamilyId, Kind};
 use crate::pi::board::Board;
 use crate::pi::firmware::{Firmware, Quantity, Reading, Via};
@@ -23,8 +25,69 @@ use crate::pi::since_boot::SinceBoot;
 use crate::pi::throttled;
 use sysfs::{SysfsFile, SysfsFiles};
 
-pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
-    let settings = &ctx.config.pi;
+
+/// The Raspberry Pi collector (`rpi`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PiConfig {
+    /// auto: only on a board recognised as a Raspberry Pi; on: also when not recognised; off.
+    pub enabled: PiEnabled,
+    /// Least time between two reads of the Pi 5 PMIC (`pmic_read_adc` costs the firmware
+    /// about 23 ms); scrapes in between export the last reading. "0s": every scrape.
+    pub pmic_interval: Seconds,
+    /// Replays mailbox answers recorded in this file instead of calling /dev/vcio (to check
+    /// what pimetrics makes of a Pi's answers; see docs/pi.md). Default: none.
+    pub mailbox_replay: Option<PathBuf>,
+    /// Replays gencmd answers recorded in this file instead of calling /dev/vcio_gencmd.
+    /// Default: none.
+    pub gencmd_replay: Option<PathBuf>,
+    /// Where the throttling conditions seen since boot are kept across agent restarts (under
+    /// /run, which a reboot empties). None: in memory only.
+    pub state_file: Option<PathBuf>,
+}
+
+/// The default `pi.state_file` (systemd's `RuntimeDirectory=pimetrics` makes the directory).
+pub const DEFAULT_PI_STATE_FILE: &str = "/run/pimetrics/rpi-since-boot";
+
+impl Default for PiConfig {
+    fn default() -> Self {
+        PiConfig {
+            enabled: PiEnabled::Auto,
+            pmic_interval: Seconds(Duration::from_secs(30)),
+            mailbox_replay: None,
+            gencmd_replay: None,
+            state_file: Some(PathBuf::from(DEFAULT_PI_STATE_FILE)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PiEnabled {
+    Auto,
+    On,
+    Off,
+}
+
+impl PiEnabled {
+    pub fn parse(text: &str) -> Option<PiEnabled> {
+        match text {
+            "auto" => Some(PiEnabled::Auto),
+            "on" => Some(PiEnabled::On),
+            "off" => Some(PiEnabled::Off),
+            _ => None,
+        }
+    }
+}
+
+impl super::CollectorSettings for PiConfig {
+    fn validate(&self) -> Result<(), String> {
+        at_most("pi.pmic_interval", self.pmic_interval, MAX_INTERVAL)
+    }
+}
+
+pub fn build(ctx: &Context<PiConfig>, out: &mut Exposition) -> Setup {
+    let settings = ctx.settings;
     if settings.enabled == PiEnabled::Off {
         return Setup::Unavailable("pi.enabled is off".into());
     }
@@ -57,8 +120,8 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
 }
 
 /// /dev/vcio, or its replay: property tags (and gencmd).
-fn open_property(ctx: &Context) -> Result<Client, String> {
-    let replay = ctx.config.pi.mailbox_replay.as_deref();
+fn open_property(ctx: &Context<PiConfig>) -> Result<Client, String> {
+    let replay = ctx.settings.mailbox_replay.as_deref();
     match crate::pi::open_mailbox(&ctx.roots.dev("vcio"), replay) {
         Ok(mailbox) => Ok(Client::new(mailbox)),
         Err(err) => Err(err.advice()),
@@ -67,8 +130,8 @@ fn open_property(ctx: &Context) -> Result<Client, String> {
 
 /// /dev/vcio_gencmd, or its replay: gencmd text commands only. With a mailbox replay and no
 /// gencmd replay, the device is not used (tests and checks see only the recorded answers).
-fn open_text(ctx: &Context) -> Option<Client> {
-    let pi = &ctx.config.pi;
+fn open_text(ctx: &Context<PiConfig>) -> Option<Client> {
+    let pi = ctx.settings;
     if let Some(replay) = pi.gencmd_replay.as_deref() {
         return match crate::pi::replay::Replay::load(replay) {
             Ok(replay) => Some(Client::new(Box::new(replay))),
