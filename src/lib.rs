@@ -21,7 +21,6 @@ pub mod remote_write;
 pub mod roots;
 pub mod selfmetrics;
 pub mod systemd;
-pub mod textformat;
 pub mod webconfig;
 
 use std::sync::Arc;

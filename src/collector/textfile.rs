@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
-use crate::textformat::{self, Family, Limit, Limits};
+use crate::exposition::parse::{self, Family, Limit, Limits};
 
 use serde::{Deserialize, Serialize};
 
@@ -534,7 +534,7 @@ fn parse_limited(
     path_label: &str,
     limits: Limits,
 ) -> Result<(Vec<Family>, Counts), Problem> {
-    let mut families = textformat::parse_with_limits(bytes, limits).map_err(|err| {
+    let mut families = parse::parse_with_limits(bytes, limits).map_err(|err| {
         let reason = match err.limit {
             None => Reason::ParseError,
             Some(Limit::Labels) => Reason::TooManyLabelsPerSeries,

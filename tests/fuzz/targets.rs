@@ -16,16 +16,16 @@ fn text(data: &[u8]) -> std::borrow::Cow<'_, str> {
 // ------------------------------------------------------------------ text format and config
 
 pub fn textformat(data: &[u8]) -> usize {
-    let all = match pimetrics::textformat::parse(data) {
+    let all = match pimetrics::exposition::parse::parse(data) {
         Ok(families) => families
             .iter()
             .map(|f| 1 + f.samples.iter().map(|s| 1 + s.labels.len()).sum::<usize>())
             .sum(),
         Err(err) => err.message.len() / 64,
     };
-    let capped = pimetrics::textformat::parse_with_limits(
+    let capped = pimetrics::exposition::parse::parse_with_limits(
         data,
-        pimetrics::textformat::Limits {
+        pimetrics::exposition::parse::Limits {
             max_labels_per_sample: 4,
             max_label_pairs: 6,
             max_series: 8,
