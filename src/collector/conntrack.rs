@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 
-use super::sysattr::read_optional;
-use super::{parse_u64, CollectError, Collector, Context, Setup};
+use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::roots::{parse_u64, read_optional};
 
 /// Column of /proc/net/stat/nf_conntrack, family suffix and help (node_exporter's names).
 /// Columns by position, as procfs reads them: kernels renamed some headers (searched ->

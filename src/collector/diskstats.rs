@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
-use crate::roots::KeptFile;
+use crate::roots::{parse_u64, KeptFile};
 
 use serde::{Deserialize, Serialize};
 
@@ -394,7 +394,7 @@ pub fn parse_udev(bytes: &[u8]) -> Udev {
 
 /// /sys/block/<dev>/queue/rotational as node_exporter labels it: base 2, "0" when missing.
 fn rotational_label(raw: &[u8]) -> String {
-    match super::parse_u64(raw) {
+    match parse_u64(raw) {
         Some(value) => format!("{value:b}"),
         None => "0".to_string(),
     }

@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 
-use super::{parse_u64, read_file, CollectError, Collector, Context, Setup};
+use super::{read_file, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::roots::parse_u64;
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     Setup::Ready(Box::new(EntropyCollector {

@@ -17,7 +17,9 @@ use crate::exposition::{Exposition, FamilyId, Kind};
 use crate::roots::Roots;
 
 pub(crate) mod device_filter;
-mod sysattr;
+mod named_families;
+#[cfg(test)]
+mod parser_mutations;
 
 /// One source of metrics.
 pub trait Collector: Send {
@@ -358,11 +360,6 @@ impl Scraper {
     pub fn exposition(&self) -> &Exposition {
         &self.exposition
     }
-}
-
-/// Parses an unsigned decimal from ASCII bytes, tolerating surrounding white space.
-pub fn parse_u64(bytes: &[u8]) -> Option<u64> {
-    std::str::from_utf8(bytes).ok()?.trim().parse().ok()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
-use crate::roots::KeptFile;
+use crate::roots::{parse_u64, KeptFile};
 
 use serde::{Deserialize, Serialize};
 
@@ -176,7 +176,7 @@ impl Collector for NetdevCollector {
                 *seen = self.generation;
                 // Missing before Linux 4.6 and in fixture trees: no series then.
                 if file.read_into(&mut self.small_buf).is_ok() {
-                    if let Some(value) = super::parse_u64(&self.small_buf) {
+                    if let Some(value) = parse_u64(&self.small_buf) {
                         out.sample(self.nohandler, &labels, value as f64);
                     }
                 }

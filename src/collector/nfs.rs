@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 
-use super::sysattr::read_optional;
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::roots::read_optional;
 
 /// NFSv2 procedures in the order of the `proc2` line (procfs' names, node_exporter's labels).
 const V2: [&str; 18] = [

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use regex_lite::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::sysattr::{dir_names, parse_int, read_attr};
 use super::{CollectError, Collector, Context, Setup};
+use crate::roots::{dir_names, parse_int, read_attr};
 use crate::exposition::{Exposition, FamilyId, Kind};
 
 /// The powersupplyclass collector's settings (`powersupplyclass: (ignored_supplies: "^AC$")`).

@@ -4,9 +4,10 @@
 
 use std::path::PathBuf;
 
-use super::sysattr::{read_optional, NamedFamilies};
+use super::named_families::NamedFamilies;
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, Kind};
+use crate::roots::read_optional;
 
 pub fn build(ctx: &Context, _out: &mut Exposition) -> Setup {
     // SAFETY: sysconf has no preconditions.

@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use super::sysattr::read_optional;
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::roots::read_optional;
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     Setup::Ready(Box::new(UdpQueuesCollector {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::sysattr::NamedFamilies;
+use super::named_families::NamedFamilies;
 use super::{read_file, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, Kind};
 

@@ -163,7 +163,7 @@ pub fn hwmon(data: &[u8]) -> usize {
 }
 
 pub fn thermal(data: &[u8]) -> usize {
-    thermal_zone::parse_integer(data).map_or(0, |_| 1)
+    pimetrics::roots::parse_i64(data).map_or(0, |_| 1)
 }
 
 pub fn clocksource(data: &[u8]) -> usize {

@@ -558,7 +558,7 @@ struct RpiCollector {
 
 fn read_number(path: &Path, buf: &mut Vec<u8>) -> Result<f64, CollectError> {
     read_file(path, buf)?;
-    crate::collector::thermal_zone::parse_integer(buf)
+    crate::roots::parse_i64(buf)
         .map(|v| v as f64)
         .map_err(|err| CollectError(format!("{}: {err}", path.display())))
 }
