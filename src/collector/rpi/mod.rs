@@ -445,10 +445,7 @@ impl RpiCollector {
     }
 
     fn source(&self, family: FamilyId) -> Option<Source> {
-        self.sources
-            .iter()
-            .find(|(f, _, _)| *f == family)
-            .map(|(_, _, source)| *source)
+        source_of(&self.sources, family)
     }
 
     fn log_summary(&self, board: &Board, open_problem: Option<&str>, text_opened: bool) {
@@ -566,19 +563,32 @@ fn read_number(path: &Path, buf: &mut Vec<u8>) -> Result<f64, CollectError> {
 impl Collector for RpiCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
         let [model, revision, soc, memory, manufacturer] = &self.info;
-        let f = &self.families;
         out.sample(
-            f.board_info,
+            self.families.board_info,
             &[model, revision, soc, memory, manufacturer],
             1.0,
         );
         let mut problems: Vec<String> = Vec::new();
-        let temperature_source = self.source(f.temperature);
-        let throttled_source = self.source(f.throttled_condition);
-        let voltage_source = self.source(f.voltage);
-        let readings = self.firmware.read(Instant::now());
+        let firmware_mask = self.write_firmware(out);
+        let (sysfs_mask, alarm) = self.write_sysfs(out, &mut problems);
+        // A mask from get_throttled is read only when it is the chosen source.
+        self.write_throttling(out, sysfs_mask.or(firmware_mask), alarm);
+        self.write_fan(out, &mut problems);
+        self.write_status(out);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(CollectError(problems.join("; ")))
+        }
+    }
+}
+
+impl RpiCollector {
+    /// The firmware's readings and the PMIC rails; gives the throttled mask if it answered.
+    fn write_firmware(&mut self, out: &mut Exposition) -> Option<u32> {
+        let f = &self.families;
         let mut throttled_mask = None;
-        for &Reading { quantity, value } in readings {
+        for &Reading { quantity, value } in self.firmware.read(Instant::now()) {
             let (family, label) = match quantity {
                 Quantity::Temperature => (f.temperature, None),
                 Quantity::TemperatureMax => (f.temperature_max, None),
@@ -605,25 +615,37 @@ impl Collector for RpiCollector {
                 out.sample(f.pmic_amperes, &[&rail.name], amperes);
             }
         }
-        // Sysfs, where the firmware gives nothing.
+        throttled_mask
+    }
+
+    /// The values whose chosen source is sysfs (where the firmware gives nothing): the
+    /// temperature and rail voltages; gives the `get_throttled` mask or the `rpi_volt`
+    /// under-voltage alarm when one of them is the throttling source.
+    fn write_sysfs(
+        &mut self,
+        out: &mut Exposition,
+        problems: &mut Vec<String>,
+    ) -> (Option<u32>, Option<bool>) {
+        let f = &self.families;
         let buf = &mut self.buf;
+        let source = |family| source_of(&self.sources, family);
         if let (Some(Source::Sysfs(_)), Some((path, _))) =
-            (temperature_source, &self.sysfs.temperature)
+            (source(f.temperature), &self.sysfs.temperature)
         {
             match read_number(path, buf) {
                 Ok(milli) => out.sample(f.temperature, &[], milli / 1000.0),
                 Err(err) => problems.push(err.0),
             }
         }
-        let mut alarm = None;
-        match (throttled_source, &self.sysfs) {
-            (Some(Source::Sysfs(SysfsFile::GetThrottled)), files) => {
-                if let Some(path) = &files.get_throttled {
+        let (mut mask, mut alarm) = (None, None);
+        match source(f.throttled_condition) {
+            Some(Source::Sysfs(SysfsFile::GetThrottled)) => {
+                if let Some(path) = &self.sysfs.get_throttled {
                     match read_file(path, buf) {
                         Ok(()) => {
                             let text = String::from_utf8_lossy(buf);
                             match throttled::parse_sysfs(&text) {
-                                Some(mask) => throttled_mask = Some(mask),
+                                Some(value) => mask = Some(value),
                                 None => {
                                     problems.push(format!("{}: invalid {text:?}", path.display()))
                                 }
@@ -633,8 +655,8 @@ impl Collector for RpiCollector {
                     }
                 }
             }
-            (Some(Source::Sysfs(SysfsFile::RpiVolt)), files) => {
-                if let Some(path) = &files.undervoltage_alarm {
+            Some(Source::Sysfs(SysfsFile::RpiVolt)) => {
+                if let Some(path) = &self.sysfs.undervoltage_alarm {
                     match read_number(path, buf) {
                         Ok(value) => alarm = Some(value != 0.0),
                         Err(err) => problems.push(err.0),
@@ -643,7 +665,7 @@ impl Collector for RpiCollector {
             }
             _ => {}
         }
-        if voltage_source == Some(Source::Sysfs(SysfsFile::RpiVolt)) {
+        if source(f.voltage) == Some(Source::Sysfs(SysfsFile::RpiVolt)) {
             for (label, path) in &self.sysfs.rail_inputs {
                 match read_number(path, buf) {
                     Ok(millivolts) => out.sample(f.voltage, &[label], millivolts / 1000.0),
@@ -651,9 +673,14 @@ impl Collector for RpiCollector {
                 }
             }
         }
-        // Throttling: the raw mask as read, "now" from it, "since boot" from everything the
-        // agent has seen this boot.
-        if let Some(mask) = throttled_mask {
+        (mask, alarm)
+    }
+
+    /// Throttling: the raw mask as read, "now" from it, "since boot" from everything the agent
+    /// has seen this boot; without a mask, the under-voltage alarm's since-boot state.
+    fn write_throttling(&mut self, out: &mut Exposition, mask: Option<u32>, alarm: Option<bool>) {
+        let f = &self.families;
+        if let Some(mask) = mask {
             if let Err(err) = self.since_boot.record_mask(mask) {
                 warn_state_once(&mut self.state_warned, &err);
             }
@@ -678,7 +705,11 @@ impl Collector for RpiCollector {
                 flag(self.since_boot.seen() & 1 != 0),
             );
         }
-        // Fan.
+    }
+
+    /// The fan's speed and PWM duty from its hwmon.
+    fn write_fan(&mut self, out: &mut Exposition, problems: &mut Vec<String>) {
+        let (f, buf) = (&self.families, &mut self.buf);
         if let Some(path) = &self.sysfs.fan_rpm {
             match read_number(path, buf) {
                 Ok(rpm) => out.sample(f.fan_rpm, &[], rpm),
@@ -691,12 +722,15 @@ impl Collector for RpiCollector {
                 Err(err) => problems.push(err.0),
             }
         }
+    }
 
+    /// Whether the mailbox answers, its errors by tag, and the source of every value.
+    fn write_status(&mut self, out: &mut Exposition) {
         let available = self.firmware.available();
-        out.sample(f.mailbox_available, &[], flag(available));
+        out.sample(self.families.mailbox_available, &[], flag(available));
         if available {
             for (tag, count) in self.firmware.errors().iter() {
-                out.sample(f.mailbox_errors, &[tag.name()], count as f64);
+                out.sample(self.families.mailbox_errors, &[tag.name()], count as f64);
             }
         }
         // A value retried into existence brings its source along.
@@ -708,12 +742,15 @@ impl Collector for RpiCollector {
             let (source, interface) = source.labels();
             out.sample(f.source_info, &[name, source, interface], 1.0);
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(CollectError(problems.join("; ")))
-        }
     }
+}
+
+/// The source chosen for `family`, if it has values.
+fn source_of(sources: &[(FamilyId, &'static str, Source)], family: FamilyId) -> Option<Source> {
+    sources
+        .iter()
+        .find(|(id, _, _)| *id == family)
+        .map(|(_, _, source)| *source)
 }
 
 /// A state file that cannot be written costs persistence across restarts, not the values:
