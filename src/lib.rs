@@ -10,6 +10,7 @@ pub mod collector;
 pub mod config;
 pub mod duration;
 pub mod exposition;
+pub mod flag;
 pub mod http;
 pub mod logging;
 #[cfg(test)]

@@ -14,6 +14,7 @@ use serde::ser::SerializeStruct;
 use serde::Serialize;
 
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::flag::{Flag, FlagInfo};
 use crate::roots::Roots;
 
 pub(crate) mod device_filter;
@@ -48,11 +49,18 @@ pub struct Context<'a, S = ()> {
 /// cannot (regexes, bounds), with messages that start with the key's path
 /// ("diskstats.device_exclude: ...").
 pub trait CollectorSettings:
-    Default + Clone + PartialEq + fmt::Debug + Serialize + DeserializeOwned
+    Default + Clone + PartialEq + fmt::Debug + Serialize + DeserializeOwned + 'static
 {
+    /// The command-line flags that set these settings, in `--help` order.
+    const FLAGS: &'static [Flag<Self>] = &[];
+
     fn validate(&self) -> Result<(), String> {
         Ok(())
     }
+}
+
+fn find_flag<S: CollectorSettings>(name: &str) -> Option<&'static Flag<S>> {
+    S::FLAGS.iter().find(|flag| flag.name == name)
 }
 
 pub struct CollectorSpec {
@@ -97,6 +105,32 @@ macro_rules! collectors {
             pub fn serialize_sections<S: SerializeStruct>(&self, out: &mut S) -> Result<(), S::Error> {
                 $($(out.serialize_field(stringify!($key), &self.$key)?;)?)*
                 Ok(())
+            }
+
+            /// Every collector's flags, in table order.
+            pub fn flags() -> impl Iterator<Item = FlagInfo> {
+                std::iter::empty()
+                    $($(.chain(<$settings as CollectorSettings>::FLAGS.iter().map(Flag::info)))?)*
+            }
+
+            /// The value flag `name` shows as its default, if a collector has that flag.
+            pub fn flag_default(&self, name: &str) -> Option<String> {
+                $($(
+                    if let Some(flag) = find_flag::<$settings>(name) {
+                        return Some((flag.default)(&self.$key));
+                    }
+                )?)*
+                None
+            }
+
+            /// Sets what flag `name` sets, if a collector has that flag.
+            pub fn apply_flag(&mut self, name: &str, value: &str) -> Option<Result<(), String>> {
+                $($(
+                    if let Some(flag) = find_flag::<$settings>(name) {
+                        return Some((flag.apply)(&mut self.$key, value));
+                    }
+                )?)*
+                None
             }
 
             /// Each collector's settings check themselves, in table order.
@@ -468,6 +502,27 @@ mod tests {
         let mut bad = Settings::default();
         bad.vmstat.fields = "(".into();
         assert!(bad.validate().unwrap_err().starts_with("vmstat.fields: "));
+    }
+
+    #[test]
+    fn collector_flags_round_trip_their_defaults() {
+        let mut settings = Settings::default();
+        let names: Vec<_> = Settings::flags().map(|flag| flag.name).collect();
+        assert!(
+            names.contains(&"--collector.rpi.pmic-interval"),
+            "{names:?}"
+        );
+        let unique: std::collections::BTreeSet<_> = names.iter().collect();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        for name in &names {
+            assert!(name.starts_with("--collector."), "{name}");
+            let default = settings.flag_default(name).unwrap();
+            settings.apply_flag(name, &default).unwrap().unwrap();
+        }
+        assert_eq!(settings, Settings::default());
+        assert!(settings.apply_flag("--web.listen-address", ":1").is_none());
+        let err = settings.apply_flag("--collector.rpi.enabled", "maybe");
+        assert!(err.unwrap().is_err());
     }
 
     #[test]

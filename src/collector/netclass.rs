@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::flag::{parse_bool, Flag};
 use crate::roots::{dir_names, parse_int, read_attr, KeptFile};
 
 /// The netclass collector's settings (`netclass: (ignored_devices: "^veth", ...)`).
@@ -34,6 +35,32 @@ impl Default for NetclassConfig {
 }
 
 impl super::CollectorSettings for NetclassConfig {
+    /// `--collector.*` flags of these settings (node_exporter's names).
+    const FLAGS: &'static [Flag<Self>] = &[
+        Flag {
+            name: "--collector.netclass.ignored-devices",
+            placeholder: "REGEX",
+            help: "Regexp of net devices to ignore for netclass collector. Config: netclass.ignored_devices.",
+            default: |s| s.ignored_devices.clone(),
+            switch: false,
+            apply: |s, v| {
+                s.ignored_devices = v.to_string();
+                Ok(())
+            },
+        },
+        Flag {
+            name: "--collector.netclass.ignore-invalid-speed",
+            placeholder: "",
+            help: "Ignore devices where the speed is invalid. Config: netclass.ignore_invalid_speed.",
+            default: |s| s.ignore_invalid_speed.to_string(),
+            switch: true,
+            apply: |s, v| {
+                s.ignore_invalid_speed = parse_bool(v)?;
+                Ok(())
+            },
+        },
+    ];
+
     fn validate(&self) -> Result<(), String> {
         super::device_filter::regex("netclass.ignored_devices", &self.ignored_devices).map(|_| ())
     }

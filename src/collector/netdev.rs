@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::flag::Flag;
 use crate::roots::{parse_u64, KeptFile};
 
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,32 @@ impl NetdevConfig {
 }
 
 impl super::CollectorSettings for NetdevConfig {
+    /// `--collector.*` flags of these settings (node_exporter's names).
+    const FLAGS: &'static [Flag<Self>] = &[
+        Flag {
+            name: "--collector.netdev.device-exclude",
+            placeholder: "REGEX",
+            help: "Regexp of net devices to exclude (empty: none). Config: netdev.device_exclude.",
+            default: |s| s.device_exclude.clone(),
+            switch: false,
+            apply: |s, v| {
+                s.device_exclude = v.to_string();
+                Ok(())
+            },
+        },
+        Flag {
+            name: "--collector.netdev.device-include",
+            placeholder: "REGEX",
+            help: "Regexp of net devices to include (mutually exclusive to device-exclude). Config: netdev.device_include.",
+            default: |s| s.device_include.clone(),
+            switch: false,
+            apply: |s, v| {
+                s.device_include = v.to_string();
+                Ok(())
+            },
+        },
+    ];
+
     fn validate(&self) -> Result<(), String> {
         self.filter().map(|_| ())
     }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::named_families::NamedFamilies;
 use super::{read_file, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, Kind};
+use crate::flag::Flag;
 use crate::roots::read_optional;
 
 /// node_exporter 1.12's default for `--collector.netstat.fields`.
@@ -33,6 +34,21 @@ impl Default for NetstatConfig {
 }
 
 impl super::CollectorSettings for NetstatConfig {
+    /// `--collector.*` flags of these settings (node_exporter's names).
+    const FLAGS: &'static [Flag<Self>] = &[
+        Flag {
+            name: "--collector.netstat.fields",
+            placeholder: "REGEX",
+            help: "Regexp of fields to return for netstat collector. Config: netstat.fields.",
+            default: |s| s.fields.clone(),
+            switch: false,
+            apply: |s, v| {
+                s.fields = v.to_string();
+                Ok(())
+            },
+        },
+    ];
+
     fn validate(&self) -> Result<(), String> {
         super::device_filter::regex("netstat.fields", &self.fields).map(|_| ())
     }

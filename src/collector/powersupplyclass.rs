@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{CollectError, Collector, Context, Setup};
 use crate::roots::{dir_names, parse_int, read_attr};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::flag::Flag;
 
 /// The powersupplyclass collector's settings (`powersupplyclass: (ignored_supplies: "^AC$")`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +29,21 @@ impl Default for PowerSupplyConfig {
 }
 
 impl super::CollectorSettings for PowerSupplyConfig {
+    /// `--collector.*` flags of these settings (node_exporter's names).
+    const FLAGS: &'static [Flag<Self>] = &[
+        Flag {
+            name: "--collector.powersupply.ignored-supplies",
+            placeholder: "REGEX",
+            help: "Regexp of power supplies to ignore for powersupplyclass collector. Config: powersupplyclass.ignored_supplies.",
+            default: |s| s.ignored_supplies.clone(),
+            switch: false,
+            apply: |s, v| {
+                s.ignored_supplies = v.to_string();
+                Ok(())
+            },
+        },
+    ];
+
     fn validate(&self) -> Result<(), String> {
         super::device_filter::regex("powersupplyclass.ignored_supplies", &self.ignored_supplies)
             .map(|_| ())

@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::flag::{optional_path, path_or_none, Flag};
 use crate::exposition::parse::{self, Family, Limit, Limits};
 
 use serde::{Deserialize, Serialize};
@@ -45,7 +46,22 @@ pub struct TextfileConfig {
     pub directory: Option<PathBuf>,
 }
 
-impl super::CollectorSettings for TextfileConfig {}
+impl super::CollectorSettings for TextfileConfig {
+    /// `--collector.*` flags of these settings (node_exporter's names).
+    const FLAGS: &'static [Flag<Self>] = &[
+        Flag {
+            name: "--collector.textfile.directory",
+            placeholder: "DIR",
+            help: "Directory to read text files with metrics from (*.prom). Config: textfile.directory.",
+            default: |s| optional_path(&s.directory),
+            switch: false,
+            apply: |s, v| {
+                s.directory = path_or_none(v);
+                Ok(())
+            },
+        },
+    ];
+}
 
 /// Largest file read; a bigger one is an error (a runaway script must not eat a Pi Zero's RAM).
 pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::named_families::NamedFamilies;
 use super::{read_file, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, Kind};
+use crate::flag::Flag;
 
 /// node_exporter 1.12's default for `--collector.vmstat.fields`.
 pub const DEFAULT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
@@ -29,6 +30,21 @@ impl Default for VmstatConfig {
 }
 
 impl super::CollectorSettings for VmstatConfig {
+    /// `--collector.*` flags of these settings (node_exporter's names).
+    const FLAGS: &'static [Flag<Self>] = &[
+        Flag {
+            name: "--collector.vmstat.fields",
+            placeholder: "REGEX",
+            help: "Regexp of fields to return for vmstat collector. Config: vmstat.fields.",
+            default: |s| s.fields.clone(),
+            switch: false,
+            apply: |s, v| {
+                s.fields = v.to_string();
+                Ok(())
+            },
+        },
+    ];
+
     fn validate(&self) -> Result<(), String> {
         super::device_filter::regex("vmstat.fields", &self.fields).map(|_| ())
     }

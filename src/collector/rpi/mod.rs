@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::{read_file, CollectError, Collector, Context, Setup};
 use crate::duration::{at_most, Seconds, MAX_INTERVAL};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::flag::{lower_debug, optional_path, path_or_none, Flag};
 use crate::pi::board::Board;
 use crate::pi::firmware::{Firmware, Quantity, Reading, Via};
 use crate::pi::mailbox::Client;
@@ -81,6 +82,66 @@ impl PiEnabled {
 }
 
 impl super::CollectorSettings for PiConfig {
+    /// `--collector.*` flags of these settings (node_exporter's names).
+    const FLAGS: &'static [Flag<Self>] = &[
+        Flag {
+            name: "--collector.rpi.enabled",
+            placeholder: "MODE",
+            help: "Pi collector: auto (only on a Raspberry Pi), on, off. Config: pi.enabled.",
+            default: |s| lower_debug(s.enabled),
+            switch: false,
+            apply: |s, v| {
+                s.enabled = PiEnabled::parse(v)
+                    .ok_or_else(|| format!("invalid value {v:?} (auto, on, off)"))?;
+                Ok(())
+            },
+        },
+        Flag {
+            name: "--collector.rpi.pmic-interval",
+            placeholder: "DURATION",
+            help: "How often the Pi 5 PMIC rails are read (slow firmware call). Config: pi.pmic_interval.",
+            default: |s| s.pmic_interval.to_string(),
+            switch: false,
+            apply: |s, v| {
+                s.pmic_interval = Seconds::parse(v)?;
+                Ok(())
+            },
+        },
+        Flag {
+            name: "--collector.rpi.mailbox-replay",
+            placeholder: "FILE",
+            help: "Answer firmware requests from this recording instead of /dev/vcio (tests, --once on copied files). Config: pi.mailbox_replay.",
+            default: |s| optional_path(&s.mailbox_replay),
+            switch: false,
+            apply: |s, v| {
+                s.mailbox_replay = path_or_none(v);
+                Ok(())
+            },
+        },
+        Flag {
+            name: "--collector.rpi.gencmd-replay",
+            placeholder: "FILE",
+            help: "Answer gencmd requests from this recording instead of /dev/vcio_gencmd. Config: pi.gencmd_replay.",
+            default: |s| optional_path(&s.gencmd_replay),
+            switch: false,
+            apply: |s, v| {
+                s.gencmd_replay = path_or_none(v);
+                Ok(())
+            },
+        },
+        Flag {
+            name: "--collector.rpi.state-file",
+            placeholder: "FILE",
+            help: "Where the throttling conditions seen since boot are kept across restarts (under /run); empty: memory only. Config: pi.state_file.",
+            default: |s| optional_path(&s.state_file),
+            switch: false,
+            apply: |s, v| {
+                s.state_file = path_or_none(v);
+                Ok(())
+            },
+        },
+    ];
+
     fn validate(&self) -> Result<(), String> {
         at_most("pi.pmic_interval", self.pmic_interval, MAX_INTERVAL)
     }
