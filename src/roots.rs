@@ -10,11 +10,16 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+use serde::{Deserialize, Serialize};
+
+/// The config's `paths` section and the `--path.*` flags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Roots {
     pub procfs: PathBuf,
     pub sysfs: PathBuf,
     pub rootfs: PathBuf,
+    /// Where the device nodes are (`vcio`, `vcio_gencmd`). node_exporter has no such flag.
     pub devfs: PathBuf,
 }
 

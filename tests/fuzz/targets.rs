@@ -6,7 +6,7 @@ use std::path::Path;
 
 use pimetrics::collector::{
     cpu, cpufreq, diskstats, filesystem, hwmon, loadavg, meminfo, netdev, os, pressure, stat,
-    textfile, thermal_zone, time, uname,
+    textfile, time, uname,
 };
 
 fn text(data: &[u8]) -> std::borrow::Cow<'_, str> {

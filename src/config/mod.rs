@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde::ser::SerializeStruct;
@@ -21,9 +21,15 @@ pub use crate::collector::rpi::{PiConfig, PiEnabled, DEFAULT_PI_STATE_FILE};
 pub use crate::collector::textfile::TextfileConfig;
 pub use crate::duration::{Seconds, MAX_INTERVAL, MAX_TIMEOUT};
 pub use crate::http::WebSettings;
+pub use crate::logging::LogLevel;
 pub use crate::push::PushConfig;
 pub use crate::remote_write::RemoteWriteConfig;
 use crate::roots::Roots;
+
+mod errors;
+
+pub use errors::ConfigError;
+use errors::{describe_ron_error, key_before, locate_key};
 
 pub const DEFAULT_LISTEN_ADDRESS: &str = ":9243";
 
@@ -39,7 +45,8 @@ pub struct Config {
     pub listen_address: String,
     /// error, warn, info, debug.
     pub log_level: LogLevel,
-    pub paths: PathsConfig,
+    /// Where /proc, /sys, / and /dev are (`--path.*`).
+    pub paths: Roots,
     /// Turns collectors on or off by name, over their defaults: `{"hwmon": false}`.
     pub collectors: BTreeMap<String, bool>,
     /// Each collector's own section (`filesystem: (...)`, `pi: (...)`), written at the top
@@ -59,7 +66,7 @@ impl Default for Config {
             node: None,
             listen_address: DEFAULT_LISTEN_ADDRESS.to_string(),
             log_level: LogLevel::Info,
-            paths: PathsConfig::default(),
+            paths: Roots::default(),
             collectors: BTreeMap::new(),
             collector_settings: collector::Settings::default(),
             push: PushConfig::default(),
@@ -184,97 +191,6 @@ impl Visitor<'_> for KeySeed {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PathsConfig {
-    pub procfs: PathBuf,
-    pub sysfs: PathBuf,
-    pub rootfs: PathBuf,
-    /// Where the device nodes are (`vcio`, `vcio_gencmd`). node_exporter has no such flag.
-    pub devfs: PathBuf,
-}
-
-impl Default for PathsConfig {
-    fn default() -> Self {
-        let roots = Roots::default();
-        PathsConfig {
-            procfs: roots.procfs,
-            sysfs: roots.sysfs,
-            rootfs: roots.rootfs,
-            devfs: roots.devfs,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    Error,
-    Warn,
-    Info,
-    Debug,
-}
-
-impl LogLevel {
-    pub fn parse(text: &str) -> Option<LogLevel> {
-        match text {
-            "error" => Some(LogLevel::Error),
-            "warn" => Some(LogLevel::Warn),
-            "info" => Some(LogLevel::Info),
-            "debug" => Some(LogLevel::Debug),
-            _ => None,
-        }
-    }
-
-    pub fn to_filter(self) -> log::LevelFilter {
-        match self {
-            LogLevel::Error => log::LevelFilter::Error,
-            LogLevel::Warn => log::LevelFilter::Warn,
-            LogLevel::Info => log::LevelFilter::Info,
-            LogLevel::Debug => log::LevelFilter::Debug,
-        }
-    }
-}
-
-/// A configuration error, with where it is when it comes from a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub file: Option<PathBuf>,
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
-}
-
-impl ConfigError {
-    fn value(message: String) -> Self {
-        ConfigError {
-            file: None,
-            line: 0,
-            column: 0,
-            message,
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.file {
-            Some(file) if self.line > 0 => write!(
-                f,
-                "{}:{}:{}: {}",
-                file.display(),
-                self.line,
-                self.column,
-                self.message
-            ),
-            Some(file) => write!(f, "{}: {}", file.display(), self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
 impl Config {
     /// Parses RON text; `file` only names the source in errors.
     pub fn from_ron(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
@@ -346,13 +262,9 @@ impl Config {
         Ok(())
     }
 
+    /// The roots the collectors read below (the `paths` section).
     pub fn roots(&self) -> Roots {
-        Roots {
-            procfs: self.paths.procfs.clone(),
-            sysfs: self.paths.sysfs.clone(),
-            rootfs: self.paths.rootfs.clone(),
-            devfs: self.paths.devfs.clone(),
-        }
+        self.paths.clone()
     }
 
     /// The effective config as RON, for `--print-config`.
@@ -414,150 +326,11 @@ pub fn parse_listen_address(text: &str) -> Result<Vec<std::net::SocketAddr>, Str
     Ok(addrs)
 }
 
-fn describe_ron_error(err: &ron::Error) -> String {
-    match err {
-        ron::Error::NoSuchStructField {
-            expected,
-            found,
-            outer,
-        } => format!(
-            "unknown key `{found}`{}; expected one of: {}",
-            outer
-                .as_ref()
-                .map(|o| format!(" in {o}"))
-                .unwrap_or_default(),
-            expected.join(", ")
-        ),
-        ron::Error::DuplicateStructField { field, .. } => format!("key `{field}` given twice"),
-        other => other.to_string(),
-    }
-}
-
-/// The last `key:` before a parse error's position: the key whose value is wrong.
-fn key_before(text: &str, line: usize, column: usize) -> Option<String> {
-    let mut prefix = String::new();
-    for (index, text_line) in text.lines().enumerate() {
-        if index + 1 == line {
-            prefix.extend(text_line.chars().take(column.saturating_sub(1)));
-            break;
-        }
-        prefix.push_str(text_line);
-        prefix.push('\n');
-    }
-    let code = blank_strings_and_comments(&prefix);
-    let mut rest = code.as_str();
-    // Colons inside strings and comments are blanked, so every colon left follows a key or
-    // a map's string key (then look further back, to the map's own key).
-    while let Some(colon) = rest.rfind(':') {
-        let before = rest.get(..colon).unwrap_or_default().trim_end();
-        // The key is the ASCII word before the colon; start after the last other character,
-        // whatever its width.
-        let start = before
-            .char_indices()
-            .rfind(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_'))
-            .map_or(0, |(i, c)| i + c.len_utf8());
-        let key = before.get(start..).unwrap_or_default();
-        if key.starts_with(|c: char| c.is_ascii_alphabetic()) {
-            return Some(key.to_string());
-        }
-        rest = rest.get(..colon).unwrap_or_default();
-    }
-    None
-}
-
-/// `text` with the contents of string literals, `//` comments and (nested) `/* */` comments
-/// replaced by spaces (quotes and line breaks kept), so punctuation inside them is not taken
-/// for RON syntax.
-fn blank_strings_and_comments(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let (mut in_string, mut escaped, mut in_comment) = (false, false, false);
-    let mut block_depth = 0usize;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if block_depth > 0 && !in_string {
-            if c == '*' && chars.peek() == Some(&'/') {
-                chars.next();
-                block_depth -= 1;
-                out.push_str("  ");
-            } else if c == '/' && chars.peek() == Some(&'*') {
-                chars.next();
-                block_depth += 1;
-                out.push_str("  ");
-            } else {
-                out.push(if c == '\n' { '\n' } else { ' ' });
-            }
-        } else if c == '\n' {
-            in_comment = false;
-            out.push(c);
-        } else if in_comment {
-            out.push(' ');
-        } else if in_string {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-            out.push(if in_string { ' ' } else { '"' });
-        } else if c == '"' {
-            in_string = true;
-            out.push('"');
-        } else if c == '/' && chars.peek() == Some(&'/') {
-            in_comment = true;
-            out.push(' ');
-        } else if c == '/' && chars.peek() == Some(&'*') {
-            chars.next();
-            block_depth = 1;
-            out.push_str("  ");
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The line without a `//` comment; a `//` inside a string (a URL) is not one.
-fn strip_comment(line: &str) -> &str {
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut previous = ' ';
-    for (index, c) in line.char_indices() {
-        match (in_string, escaped, c) {
-            (true, true, _) => escaped = false,
-            (true, false, '\\') => escaped = true,
-            (_, false, '"') => in_string = !in_string,
-            (false, _, '/') if previous == '/' => return &line[..index - 1],
-            _ => {}
-        }
-        previous = c;
-    }
-    line
-}
-
-/// Finds `key:` of a validation message ("filesystem.mount_timeout: ...") in the text, so the
-/// error can point at a line and column.
-fn locate_key(text: &str, message: &str) -> Option<(usize, usize)> {
-    let path = message.split(':').next()?;
-    let key = path.rsplit('.').next()?;
-    for (index, line) in text.lines().enumerate() {
-        let code = strip_comment(line);
-        if let Some(col) = code.find(key) {
-            let after = code[col + key.len()..].trim_start();
-            let before_ok = col == 0
-                || !code.as_bytes()[col - 1].is_ascii_alphanumeric()
-                    && code.as_bytes()[col - 1] != b'_';
-            if before_ok && after.starts_with(':') {
-                return Some((index + 1, col + 1));
-            }
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use std::path::PathBuf;
     use std::time::Duration;
 
     #[test]
@@ -750,15 +523,5 @@ mod tests {
         assert!(!push.delete_on_shutdown);
         assert_eq!(push.timeout, Seconds(Duration::from_secs(10)));
         assert_eq!(Config::from_ron(&config.to_ron(), None).unwrap(), config);
-    }
-
-    #[test]
-    fn comments_end_at_double_slash_outside_strings() {
-        assert_eq!(strip_comment("a: 1, // note"), "a: 1, ");
-        assert_eq!(
-            strip_comment("url: \"http://gw\", // x"),
-            "url: \"http://gw\", "
-        );
-        assert_eq!(strip_comment("s: \"a\\\"//b\""), "s: \"a\\\"//b\"");
     }
 }
