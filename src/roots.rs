@@ -277,13 +277,13 @@ fn naming(path: &Path, err: io::Error) -> io::Error {
     io::Error::new(err.kind(), format!("{}: {err}", path.display()))
 }
 
-/// Reads a file that may legitimately be absent (a module not loaded, IPv6 off): `Ok(false)`
-/// when it does not exist, an error naming the file for any other failure.
-pub fn read_optional(path: &Path, buf: &mut Vec<u8>) -> io::Result<bool> {
-    match read_into(path, buf) {
+/// Reads a kept file that may legitimately be absent (a module not loaded, IPv6 off):
+/// `Ok(false)` when it does not exist, an error naming the file for any other failure.
+pub fn read_optional(file: &mut KeptFile, buf: &mut Vec<u8>) -> io::Result<bool> {
+    match file.read_into(buf) {
         Ok(()) => Ok(true),
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(err) => Err(naming(path, err)),
+        Err(err) => Err(naming(file.path(), err)),
     }
 }
 
@@ -494,8 +494,9 @@ mod tests {
         assert_eq!(numbers, [0, 2, 10]);
         assert_eq!(found[2].1, dir.path().join("cpu10"));
         let mut buf = Vec::new();
-        assert!(!read_optional(&dir.path().join("absent"), &mut buf).unwrap());
-        let err = read_optional(&dir.path().join("cpu0"), &mut buf).unwrap_err();
+        let mut absent = KeptFile::new(dir.path().join("absent"));
+        assert!(!read_optional(&mut absent, &mut buf).unwrap());
+        let err = read_optional(&mut KeptFile::new(dir.path().join("cpu0")), &mut buf).unwrap_err();
         assert!(err
             .to_string()
             .starts_with(&dir.path().join("cpu0").display().to_string()));
