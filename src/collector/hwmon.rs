@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
-use crate::roots::KeptFile;
+use crate::roots::{dir_names, KeptFile};
 
 /// Sensor types node_exporter exports; other files of a chip directory are ignored.
 const SENSOR_TYPES: &[&str] = &[
@@ -345,14 +345,9 @@ fn sensor_files(dir: &Path) -> BTreeMap<String, BTreeMap<String, (String, PathBu
         vec![dir]
     };
     for dir in dirs {
-        let Ok(entries) = fs::read_dir(dir) else {
+        let Ok(names) = dir_names(dir) else {
             continue;
         };
-        let mut names: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
-        names.sort();
         for file in names {
             let Some(split) = split_sensor_file(&file) else {
                 continue;
