@@ -5,11 +5,12 @@ use std::path::PathBuf;
 
 use crate::collector::Settings;
 use crate::collector::COLLECTORS;
-use crate::config::{Config, LogLevel};
+use crate::config::Config;
 use crate::duration::Seconds;
 use crate::flag::{
     lower_debug, optional_path, parse_bool, path_or_none, path_text, Flag, FlagInfo,
 };
+use crate::logging::LogLevel;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {

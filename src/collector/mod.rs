@@ -1,5 +1,9 @@
-//! Collectors, one per file, each behind the small `Collector` trait and listed once in
-//! `COLLECTORS` with its name and whether it runs by default (node_exporter's layout).
+//! Collectors, one per file, each behind the small `Collector` trait and listed once in the
+//! `collectors!` table below with its name, whether it runs by default and, if it has
+//! settings, the key of its config section and its settings type (node_exporter's layout: a
+//! collector owns its settings and flags, `CollectorSettings`). The table declares the module,
+//! its row in `COLLECTORS` and its field of `Settings`, through which the config routes the
+//! section; a collector's `build` gets only its own settings.
 //!
 //! A collector is built once at start-up: it resolves its paths, registers its metric families
 //! and decides whether it applies to this machine at all. A scrape then only reads and writes.
