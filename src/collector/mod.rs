@@ -164,6 +164,8 @@ macro_rules! collectors {
     };
 }
 
+// The collector table, sorted by name: `name: enabled by default[, config section: its
+// settings type];`. A new collector is its file and one row here.
 collectors! {
     arp: true, arp: arp::ArpConfig;
     conntrack: true;
