@@ -11,6 +11,7 @@ pub mod config;
 pub mod duration;
 pub mod exposition;
 pub mod flag;
+pub mod gzip;
 pub mod http;
 pub mod logging;
 #[cfg(test)]

@@ -17,7 +17,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
@@ -27,6 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
 use crate::agent::Agent;
+use crate::gzip::Gzip;
 use crate::webconfig::{BasicAuth, RateLimiter, WebConfig};
 
 pub use settings::WebSettings;
@@ -38,20 +38,13 @@ pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 pub const MAX_HEADERS: usize = 64;
 /// Size of the text buffer the first scrape starts with (a Pi's scrape is 20-100 KiB).
 const SCRAPE_BUFFER: usize = 64 * 1024;
-/// gzip level of `/metrics` answers, chosen by measurement (`cargo bench --bench scrape --
-/// gzip`): on a 33 KB scrape level 1 gives 5.4 KB in about a quarter of the time level 3
-/// takes for 4.7 KB, and levels 6 and 9 gain nothing more (4.55 KB) at 7-10 times the cost.
-/// The scrape travels once per interval; its CPU is what a Pi pays.
-const GZIP_LEVEL: u32 = 1;
-
 /// The answer's encoding state, kept across scrapes on the thread that renders them (the
-/// collect thread, see `Agent::collect`): the text buffer keeps its capacity and the deflate
-/// state (~300 KB of tables in miniz_oxide) is reset rather than allocated, zeroed and freed
-/// again every scrape (which also made the allocator hand pages back and fault them in).
+/// collect thread, see `Agent::collect`): the text and gzip buffers keep their capacity and
+/// the compressor its table (`crate::gzip`: why it is our own encoder).
 struct Encoder {
     text: String,
     gzip: Vec<u8>,
-    deflate: Compress,
+    deflate: Gzip,
     /// The last answer body with its collection number and encoding: requests that share a
     /// collection (see `agent`) share its encoding too, instead of rendering and compressing
     /// the same samples once per request.
@@ -69,7 +62,7 @@ fn encode_answer(exposition: &crate::exposition::Exposition, gzip: bool) -> std:
         let encoder = slot.get_or_insert_with(|| Encoder {
             text: String::with_capacity(SCRAPE_BUFFER),
             gzip: Vec::with_capacity(SCRAPE_BUFFER / 4),
-            deflate: Compress::new(Compression::new(GZIP_LEVEL), false),
+            deflate: Gzip::new(),
             last: None,
         });
         let collection = exposition.collection();
@@ -82,11 +75,9 @@ fn encode_answer(exposition: &crate::exposition::Exposition, gzip: bool) -> std:
         encoder.text.clear();
         exposition.render(&mut encoder.text);
         let body = if gzip {
-            gzip_into(
-                encoder.text.as_bytes(),
-                &mut encoder.deflate,
-                &mut encoder.gzip,
-            )?;
+            encoder
+                .deflate
+                .gzip(encoder.text.as_bytes(), &mut encoder.gzip);
             Bytes::copy_from_slice(&encoder.gzip)
         } else {
             Bytes::copy_from_slice(encoder.text.as_bytes())
@@ -96,31 +87,6 @@ fn encode_answer(exposition: &crate::exposition::Exposition, gzip: bool) -> std:
         }
         Ok(body)
     })
-}
-
-/// gzip (RFC 1952) of `data` into `out` (cleared first) with a reused deflate state.
-pub fn gzip_into(data: &[u8], deflate: &mut Compress, out: &mut Vec<u8>) -> std::io::Result<()> {
-    deflate.reset();
-    out.clear();
-    // Magic, deflate, no flags, no mtime, no extra flags, unknown OS (as GzEncoder writes it).
-    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
-    loop {
-        if out.capacity() - out.len() < 256 {
-            out.reserve(data.len() / 4 + 256);
-        }
-        let consumed = deflate.total_in() as usize;
-        let status = deflate
-            .compress_vec(&data[consumed..], out, FlushCompress::Finish)
-            .map_err(std::io::Error::other)?;
-        if status == Status::StreamEnd {
-            break;
-        }
-    }
-    let mut crc = Crc::new();
-    crc.update(data);
-    out.extend_from_slice(&crc.sum().to_le_bytes());
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    Ok(())
 }
 
 /// What a reload can change: limits, and from the web config file TLS, users, extra headers
@@ -551,14 +517,10 @@ fn accepts_gzip(value: Option<&HeaderValue>) -> bool {
     })
 }
 
-pub fn gzip_bytes(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+pub fn gzip_bytes(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    gzip_into(
-        bytes,
-        &mut Compress::new(Compression::new(GZIP_LEVEL), false),
-        &mut out,
-    )?;
-    Ok(out)
+    Gzip::new().gzip(bytes, &mut out);
+    out
 }
 
 fn text(status: StatusCode, body: &str) -> Answer {
@@ -605,14 +567,14 @@ mod tests {
     #[test]
     fn gzip_with_a_reused_state_is_what_gunzip_reads() {
         use std::io::Read;
-        let mut deflate = Compress::new(Compression::new(GZIP_LEVEL), false);
+        let mut deflate = Gzip::new();
         let mut out = Vec::new();
         for text in [
             &b"node_load1{node=\"pi\"} 0.25\n".repeat(2000)[..],
             b"",
             b"x",
         ] {
-            gzip_into(text, &mut deflate, &mut out).unwrap();
+            deflate.gzip(text, &mut out);
             let mut plain = Vec::new();
             flate2::read::GzDecoder::new(&out[..])
                 .read_to_end(&mut plain)
@@ -620,7 +582,7 @@ mod tests {
             assert_eq!(plain, text);
         }
         let mut plain = Vec::new();
-        flate2::read::MultiGzDecoder::new(&gzip_bytes(b"abc").unwrap()[..])
+        flate2::read::MultiGzDecoder::new(&gzip_bytes(b"abc")[..])
             .read_to_end(&mut plain)
             .unwrap();
         assert_eq!(plain, b"abc");

@@ -2,11 +2,6 @@
 //! rendered straight from the scrape buffer (no timestamps: we never write any); gzip when
 //! large.
 
-use std::io::Write;
-
-use flate2::write::GzEncoder;
-use flate2::Compression;
-
 use crate::exposition::Exposition;
 
 /// Bodies at least this large go gzip-compressed (a Pi's scrape is ~20-60 KiB of text that
@@ -32,9 +27,9 @@ pub fn encode(text: String) -> std::io::Result<(Vec<u8>, bool)> {
     if text.len() < GZIP_THRESHOLD {
         return Ok((text.into_bytes(), false));
     }
-    let mut encoder = GzEncoder::new(Vec::with_capacity(text.len() / 4), Compression::fast());
-    encoder.write_all(text.as_bytes())?;
-    Ok((encoder.finish()?, true))
+    let mut body = Vec::new();
+    crate::gzip::Gzip::new().gzip(text.as_bytes(), &mut body);
+    Ok((body, true))
 }
 
 #[cfg(test)]
