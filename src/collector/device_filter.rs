@@ -7,7 +7,13 @@ use regex_lite::Regex;
 pub struct DeviceFilter {
     exclude: Option<Regex>,
     include: Option<Regex>,
+    /// Answers so far by device name: the same few devices come back every scrape, and a
+    /// comparison of names costs far less than a regex match. Bounded: cleared when full.
+    answers: Vec<(Box<str>, bool)>,
 }
+
+/// More devices than a Pi has; a host with many containers' veths just matches again.
+const MAX_ANSWERS: usize = 256;
 
 impl DeviceFilter {
     /// Empty strings mean "not set". `what` names the settings in errors ("netdev").
@@ -20,13 +26,25 @@ impl DeviceFilter {
         Ok(DeviceFilter {
             exclude: optional_regex(&format!("{what}.device_exclude"), exclude)?,
             include: optional_regex(&format!("{what}.device_include"), include)?,
+            answers: Vec::new(),
         })
     }
 
     /// Like node_exporter: unanchored matches (anchor the pattern with ^...$ for whole names).
-    pub fn ignored(&self, name: &str) -> bool {
-        self.exclude.as_ref().is_some_and(|re| re.is_match(name))
-            || self.include.as_ref().is_some_and(|re| !re.is_match(name))
+    pub fn ignored(&mut self, name: &str) -> bool {
+        if self.exclude.is_none() && self.include.is_none() {
+            return false;
+        }
+        if let Some((_, ignored)) = self.answers.iter().find(|(known, _)| **known == *name) {
+            return *ignored;
+        }
+        let ignored = self.exclude.as_ref().is_some_and(|re| re.is_match(name))
+            || self.include.as_ref().is_some_and(|re| !re.is_match(name));
+        if self.answers.len() >= MAX_ANSWERS {
+            self.answers.clear();
+        }
+        self.answers.push((name.into(), ignored));
+        ignored
     }
 }
 
@@ -51,12 +69,20 @@ mod tests {
 
     #[test]
     fn exclude_include_and_neither() {
-        let none = DeviceFilter::new("netdev", "", "").unwrap();
+        let mut none = DeviceFilter::new("netdev", "", "").unwrap();
         assert!(!none.ignored("eth0"));
-        let exclude = DeviceFilter::new("netdev", "^veth", "").unwrap();
+        let mut exclude = DeviceFilter::new("netdev", "^veth", "").unwrap();
         assert!(exclude.ignored("veth1a2b"));
         assert!(!exclude.ignored("eth0"));
-        let include = DeviceFilter::new("netdev", "", "^(eth|wlan)[0-9]$").unwrap();
+        // Remembered answers are the same answers.
+        assert!(exclude.ignored("veth1a2b"));
+        assert!(!exclude.ignored("eth0"));
+        for i in 0..1000 {
+            assert!(exclude.ignored(&format!("veth{i}")));
+            assert!(!exclude.ignored(&format!("eth{i}")));
+        }
+        assert!(exclude.answers.len() <= MAX_ANSWERS);
+        let mut include = DeviceFilter::new("netdev", "", "^(eth|wlan)[0-9]$").unwrap();
         assert!(!include.ignored("wlan0"));
         assert!(include.ignored("lo"));
         let err = DeviceFilter::new("netdev", "a", "b").unwrap_err();

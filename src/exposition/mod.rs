@@ -88,6 +88,8 @@ struct Sample {
 struct Family {
     name: String,
     help: String,
+    /// `help` has nothing to escape (almost always): rendered without looking at it again.
+    help_plain: bool,
     kind: Kind,
     label_names: Vec<String>,
     /// Escaped label pairs of every sample of the current scrape, each `,name="value"`.
@@ -246,6 +248,7 @@ impl Exposition {
         let family = Family {
             name: name.to_string(),
             help: help.to_string(),
+            help_plain: !needs_help_escape(help),
             kind,
             label_names: label_names.iter().map(|l| l.to_string()).collect(),
             labels: String::new(),
@@ -279,6 +282,7 @@ impl Exposition {
         *family = Family {
             name: String::new(),
             help: String::new(),
+            help_plain: true,
             kind: Kind::Untyped,
             label_names: Vec::new(),
             labels: String::new(),
@@ -303,6 +307,7 @@ impl Exposition {
         if family.help != help {
             family.help.clear();
             family.help.push_str(help);
+            family.help_plain = !needs_help_escape(help);
         }
     }
 
@@ -377,7 +382,11 @@ impl Exposition {
             out.push_str("# HELP ");
             out.push_str(&family.name);
             out.push(' ');
-            escape_help(&family.help, out);
+            if family.help_plain {
+                out.push_str(&family.help);
+            } else {
+                escape_help(&family.help, out);
+            }
             out.push_str("\n# TYPE ");
             out.push_str(&family.name);
             out.push(' ');
@@ -467,8 +476,12 @@ pub fn escape_label_value(value: &str, out: &mut String) {
     }
 }
 
+fn needs_help_escape(help: &str) -> bool {
+    help.bytes().any(|b| matches!(b, b'\\' | b'\n'))
+}
+
 fn escape_help(help: &str, out: &mut String) {
-    if !help.bytes().any(|b| matches!(b, b'\\' | b'\n')) {
+    if !needs_help_escape(help) {
         out.push_str(help);
         return;
     }
