@@ -8,6 +8,7 @@
 //! `pi::firmware` gives typed readings, `sysfs` finds the files; this module chooses a source
 //! per value, maps readings to families and says which source in `rpi_metric_source_info`.
 
+mod summary;
 mod sysfs;
 
 use std::path::{Path, PathBuf};
@@ -507,94 +508,6 @@ impl RpiCollector {
 
     fn source(&self, family: FamilyId) -> Option<Source> {
         source_of(&self.sources, family)
-    }
-
-    fn log_summary(&self, board: &Board, open_problem: Option<&str>, text_opened: bool) {
-        log::info!(
-            "rpi: {} (revision {}, {}, {}); {}",
-            if board.model.is_empty() {
-                "unnamed board"
-            } else {
-                &board.model
-            },
-            if board.revision_code.is_some() {
-                board.revision_label()
-            } else {
-                "unknown".into()
-            },
-            if board.soc.is_empty() {
-                "SoC unknown"
-            } else {
-                &board.soc
-            },
-            if board.memory.is_empty() {
-                "memory unknown"
-            } else {
-                &board.memory
-            },
-            board
-                .evidence
-                .as_deref()
-                .map(|e| format!("recognised by {e}"))
-                .unwrap_or_else(|| "not recognised as a Pi, forced on by pi.enabled".into()),
-        );
-        let used: Vec<String> = self
-            .sources
-            .iter()
-            .map(|(_, name, source)| {
-                let (kind, interface) = source.labels();
-                let note = match source {
-                    Source::Sysfs(SysfsFile::GetThrottled) => {
-                        " (deprecated; \"since boot\" kept by the agent)"
-                    }
-                    _ => "",
-                };
-                format!("{name} from {kind} {interface}{note}")
-            })
-            .collect();
-        let throttled_missing = !matches!(
-            self.source(self.families.throttled_flags),
-            Some(Source::Firmware(_)) | Some(Source::Sysfs(SysfsFile::GetThrottled))
-        );
-        if self.firmware.uses_property_tags() {
-            if !self.firmware.rejected.is_empty() {
-                log::info!(
-                    "rpi: the firmware rejects {}: asked again with backoff, hourly after {} failures",
-                    self.firmware.rejected.join(", "),
-                    crate::pi::firmware::UNSUPPORTED_AFTER
-                );
-            }
-            return;
-        }
-        let problem = open_problem.unwrap_or("the mailbox answered no request");
-        if self.firmware.available() {
-            log::warn!(
-                "rpi: /dev/vcio unavailable ({problem}); reading the firmware through \
-                 /dev/vcio_gencmd instead. Missing: set clock rates, maximum temperature, \
-                 voltage limits. Sources: {}",
-                used.join(", ")
-            );
-        } else {
-            log::warn!(
-                "rpi: firmware unavailable: {problem}{}. Missing: measured and set clock rates, \
-                 maximum temperature, voltage limits, PMIC rails{}. Using sysfs: {}",
-                if text_opened {
-                    "; /dev/vcio_gencmd answered nothing"
-                } else {
-                    ""
-                },
-                if throttled_missing {
-                    ", throttled flags"
-                } else {
-                    ""
-                },
-                if used.is_empty() {
-                    "nothing found".to_string()
-                } else {
-                    used.join(", ")
-                },
-            );
-        }
     }
 }
 
