@@ -123,6 +123,7 @@ fn once(
 
 #[test]
 fn arm_binaries_give_the_host_values_on_every_fixture_board() {
+    let _heavy = crate::harness::heavy();
     if std::env::var("PIMETRICS_ARM_TEST").as_deref() != Ok("1") {
         println!(
             "SKIPPED arm_qemu: set PIMETRICS_ARM_TEST=1 to build the ARM binaries and run them \

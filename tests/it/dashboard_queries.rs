@@ -306,6 +306,7 @@ fn jobs_with_data(prometheus_port: u16, selector: &str) -> BTreeSet<String> {
 
 #[test]
 fn dashboard_and_alert_names_return_data_from_pimetrics() {
+    let _heavy = crate::harness::heavy();
     let Some(prometheus_bin) = require_or_skip("prometheus", "dashboard queries") else {
         return;
     };

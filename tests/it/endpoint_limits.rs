@@ -72,6 +72,7 @@ fn closed_by_server(stream: &mut TcpStream, limit: Duration) -> bool {
 
 #[test]
 fn scrapes_16_s_apart_and_keep_alive_past_the_header_timeout() {
+    let _heavy = crate::harness::heavy();
     let dir = tempdir();
     let config = write_config(dir.path(), "(web: (header_read_timeout: \"2s\"))");
     let (agent, port) = start_agent(&["--config", &config]);
@@ -124,6 +125,7 @@ fn a_thousand_dropped_connections_then_a_normal_scrape() {
 
 #[test]
 fn out_of_file_descriptors_backs_off_and_answers_again() {
+    let _heavy = crate::harness::heavy();
     let Some(prlimit) = require_or_skip("prlimit", "fd exhaustion") else {
         return;
     };
@@ -169,6 +171,7 @@ fn out_of_file_descriptors_backs_off_and_answers_again() {
 
 #[test]
 fn stalled_clients_are_closed_while_a_scrape_answers() {
+    let _heavy = crate::harness::heavy();
     let dir = tempdir();
     let config = write_config(
         dir.path(),
@@ -439,6 +442,7 @@ fn sighup_reloads_and_a_bad_file_keeps_the_running_config() {
 
 #[test]
 fn a_dripping_gateway_is_bounded_by_the_push_timeout() {
+    let _heavy = crate::harness::heavy();
     let gateway = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let gw_port = gateway.local_addr().unwrap().port();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -499,6 +503,7 @@ fn a_dripping_gateway_is_bounded_by_the_push_timeout() {
 
 #[test]
 fn concurrent_scrapes_share_collections_and_the_request_limit_answers_503() {
+    let _heavy = crate::harness::heavy();
     let dir = tempdir();
     let textfiles = dir.path().join("textfile");
     std::fs::create_dir(&textfiles).unwrap();

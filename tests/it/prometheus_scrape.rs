@@ -63,6 +63,7 @@ fn value_of(series: &Value) -> f64 {
 
 #[test]
 fn prometheus_scrapes_the_agent() {
+    let _heavy = crate::harness::heavy();
     let Some(prometheus_bin) = require_or_skip("prometheus", "Prometheus scrape") else {
         return;
     };
@@ -227,6 +228,7 @@ fn scrape_record(port: u16, job: &str, window: &str) -> (f64, f64) {
 /// again); every scrape must succeed, plain and over TLS with basic auth.
 #[test]
 fn prometheus_at_a_15_s_interval_for_65_s_plain_and_tls() {
+    let _heavy = crate::harness::heavy();
     if require_or_skip("prometheus", "15 s interval").is_none() {
         return;
     }

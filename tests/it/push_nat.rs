@@ -75,6 +75,7 @@ fn test_rules() -> String {
 
 #[test]
 fn fallback_push_through_nat_reaches_prometheus_and_a_dead_pi_alerts() {
+    let _heavy = crate::harness::heavy();
     if !may_run("push_nat") {
         return;
     }

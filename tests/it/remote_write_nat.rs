@@ -120,6 +120,7 @@ fn held(cloud: &str) -> Vec<i64> {
 /// Not a test by itself: the writer process, started inside the pi namespace.
 #[test]
 fn remote_write_through_nat_survives_a_link_cut() {
+    let _heavy = crate::harness::heavy();
     if !may_run("remote_write_nat") {
         return;
     }

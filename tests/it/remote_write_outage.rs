@@ -33,6 +33,7 @@ fn held_ticks(receiver: &Receiver) -> Vec<i64> {
 
 #[test]
 fn remote_write_survives_an_outage_and_a_sigkill() {
+    let _heavy = crate::harness::heavy();
     let dir = harness::tempdir();
     let Some(mut receiver) = Receiver::start(dir.path(), "remote write outage") else {
         return;

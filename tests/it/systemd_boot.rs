@@ -64,6 +64,7 @@ fn restarted(c: &Container, old: u32, limit: Duration) -> Option<u32> {
 
 #[test]
 fn the_package_runs_under_a_real_systemd() {
+    let _heavy = crate::harness::heavy();
     if !ready("systemd boot: package") {
         return;
     }
@@ -217,6 +218,7 @@ fn the_package_runs_under_a_real_systemd() {
 
 #[test]
 fn deploy_installs_over_ssh_and_reports_the_failing_host() {
+    let _heavy = crate::harness::heavy();
     if !ready("systemd boot: deploy") || !have_all(&["ssh-keygen"], "systemd boot: deploy") {
         return;
     }
@@ -386,6 +388,7 @@ impl Drop for Overlay {
 
 #[test]
 fn the_pi_gen_stage_installs_the_package_into_a_root_that_then_boots_with_it() {
+    let _heavy = crate::harness::heavy();
     if !ready("systemd boot: pi-gen stage") {
         return;
     }
@@ -504,6 +507,7 @@ fn first_boot_container(name: &str) -> (Container, tempfile::TempDir) {
 
 #[test]
 fn the_cloud_init_user_data_installs_and_starts_the_agent() {
+    let _heavy = crate::harness::heavy();
     if !ready("systemd boot: cloud-init") || !have_all(&["yq"], "cloud-init") {
         return;
     }
@@ -549,6 +553,7 @@ fn the_cloud_init_user_data_installs_and_starts_the_agent() {
 
 #[test]
 fn firstrun_sh_installs_the_agent_and_removes_itself() {
+    let _heavy = crate::harness::heavy();
     if !ready("systemd boot: firstrun.sh") {
         return;
     }
@@ -587,6 +592,7 @@ fn readme_block_before(marker: &str) -> String {
 
 #[test]
 fn the_readme_quick_start_gives_a_running_service() {
+    let _heavy = crate::harness::heavy();
     if !ready("systemd boot: README quick start") {
         return;
     }
@@ -657,6 +663,7 @@ fn the_readme_quick_start_gives_a_running_service() {
 
 #[test]
 fn the_rpi_image_gen_layer_hooks_install_the_package_into_a_root_that_boots_with_it() {
+    let _heavy = crate::harness::heavy();
     if !ready("systemd boot: rpi-image-gen layer") || !have_all(&["yq"], "rpi-image-gen layer") {
         return;
     }

@@ -21,6 +21,17 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
+/// Held by the tests that must not overlap one another in this process (they ran in separate
+/// binaries before): those that boot containers or build the ARM binaries (minutes of both
+/// cores) and those that bound how long an answer may take. Light tests still run beside them
+/// on the other test thread. A test that panicked while holding it does not block the rest.
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HEAVY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
