@@ -64,23 +64,16 @@ fn on_path(program: &str) -> bool {
 /// (board, replay option and file) for every fixture board and each firmware interface it
 /// has recordings for (none: sysfs).
 fn scenarios() -> Vec<(String, Option<(&'static str, &'static str)>)> {
-    let boards = root().join("tests/fixtures/pi");
-    let mut names: Vec<String> = std::fs::read_dir(&boards)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.path().join("proc").is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
     let mut out = Vec::new();
-    for name in names {
+    for board in crate::harness::pi_boards() {
+        let name = board.name;
         for option in [
             Some(("--collector.rpi.mailbox-replay", "mailbox.replay")),
             Some(("--collector.rpi.gencmd-replay", "gencmd.replay")),
             None,
         ] {
             if let Some((_, file)) = option {
-                if !boards.join(&name).join(file).exists() {
+                if !board.dir.join(file).exists() {
                     continue;
                 }
             }
@@ -97,7 +90,7 @@ fn once(
     option: Option<(&str, &str)>,
     state: &Path,
 ) -> (BTreeSet<String>, Output) {
-    let dir = root().join("tests/fixtures/pi").join(board);
+    let dir = crate::harness::tree(board).dir;
     let path = |flag: &str, sub: &str| format!("{flag}={}", dir.join(sub).display());
     command.args([
         "--once",

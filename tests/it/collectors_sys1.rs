@@ -1,12 +1,12 @@
 //! Fixture-tree tests of the cpu, cpufreq, stat, uname, os and time collectors: each is built
-//! with `Context { roots, config }` over tests/fixtures/sys1/<tree>/{proc,sys,root} (or a copy
+//! with `Context { roots, config }` over a fixture tree (pi4, x86-vm, pi3b-plus: tests/fixtures/<tree>/{proc,sys,root}) (or a copy
 //! of one, damaged on purpose) and scraped; the exported series are checked value by value.
 
 use crate::harness;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::harness::{fixtures, parse_exposition, Exposition};
+use crate::harness::{parse_exposition, tree, Exposition};
 use pimetrics::collector::{Context, Scraper};
 use pimetrics::config::Config;
 use pimetrics::roots::Roots;
@@ -18,10 +18,6 @@ fn roots_of(tree: &Path) -> Roots {
         rootfs: tree.join("root"),
         devfs: "/dev".into(),
     }
-}
-
-fn fixture(name: &str) -> PathBuf {
-    fixtures().join("sys1").join(name)
 }
 
 /// Builds `collector` over `tree` and scrapes it `scrapes` times; returns the last scrape and
@@ -54,28 +50,6 @@ fn success(exp: &Exposition, collector: &str) -> f64 {
         .expect("success series")
 }
 
-/// Copies a fixture tree (symlinks as symlinks) to a temporary directory to damage it.
-fn copy_of(name: &str) -> tempfile::TempDir {
-    fn copy(from: &Path, to: &Path) {
-        fs::create_dir_all(to).unwrap();
-        for entry in fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            let kind = entry.file_type().unwrap();
-            if kind.is_symlink() {
-                std::os::unix::fs::symlink(fs::read_link(entry.path()).unwrap(), &target).unwrap();
-            } else if kind.is_dir() {
-                copy(&entry.path(), &target);
-            } else {
-                fs::copy(entry.path(), &target).unwrap();
-            }
-        }
-    }
-    let dir = tempfile::tempdir().unwrap();
-    copy(&fixture(name), dir.path());
-    dir
-}
-
 /// Replaces a file by a directory: reading it fails like an unreadable file would (tests run
 /// as root, so permissions cannot simulate that).
 fn make_unreadable(path: &Path) {
@@ -87,7 +61,7 @@ fn make_unreadable(path: &Path) {
 
 #[test]
 fn stat_exports_pi4_values() {
-    let exp = scrape(&fixture("pi4"), "stat");
+    let exp = scrape(tree("pi4").path(), "stat");
     assert_eq!(success(&exp, "stat"), 1.0);
     assert_eq!(exp.value("node_boot_time_seconds", &[]), Some(1718193262.0));
     assert_eq!(
@@ -105,7 +79,7 @@ fn stat_exports_pi4_values() {
 
 #[test]
 fn stat_missing_empty_garbage_and_huge() {
-    let tree = copy_of("pi4");
+    let tree = tree("pi4").copy();
     let stat = tree.path().join("proc/stat");
     for (content, ok) in [
         (&b""[..], false),
@@ -138,7 +112,7 @@ fn stat_missing_empty_garbage_and_huge() {
 
 #[test]
 fn cpu_exports_pi4_seconds_per_cpu_and_mode() {
-    let exp = scrape(&fixture("pi4"), "cpu");
+    let exp = scrape(tree("pi4").path(), "cpu");
     assert_eq!(success(&exp, "cpu"), 1.0);
     let cpu = |cpu: &str, mode: &str| {
         exp.value("node_cpu_seconds_total", &[("cpu", cpu), ("mode", mode)])
@@ -169,7 +143,7 @@ fn cpu_exports_pi4_seconds_per_cpu_and_mode() {
 
 #[test]
 fn cpu_isolated_guest_offline_and_bad_input() {
-    let tree = copy_of("pi4");
+    let tree = tree("pi4").copy();
     let stat = tree.path().join("proc/stat");
     fs::write(tree.path().join("sys/devices/system/cpu/isolated"), "2-3\n").unwrap();
     // cpu1 offline (no line), cpu2 running a guest.
@@ -226,7 +200,7 @@ fn cpu_isolated_guest_offline_and_bad_input() {
 
 #[test]
 fn cpufreq_exports_pi4_frequencies_and_governors() {
-    let exp = scrape(&fixture("pi4"), "cpufreq");
+    let exp = scrape(tree("pi4").path(), "cpufreq");
     assert_eq!(success(&exp, "cpufreq"), 1.0);
     for cpu in ["0", "1", "2", "3"] {
         let at = [("cpu", cpu)];
@@ -269,7 +243,7 @@ fn cpufreq_exports_pi4_frequencies_and_governors() {
 #[test]
 fn cpufreq_unavailable_without_cpufreq_directories() {
     // The vm tree has no sys/devices/system/cpu at all; an empty cpu dir is the same.
-    assert!(scrape_n(&fixture("vm"), "cpufreq", 1).is_none());
+    assert!(scrape_n(tree("x86-vm").path(), "cpufreq", 1).is_none());
     let dir = tempfile::tempdir().unwrap();
     fs::create_dir_all(dir.path().join("sys/devices/system/cpu/cpu0")).unwrap();
     assert!(scrape_n(dir.path(), "cpufreq", 1).is_none());
@@ -277,7 +251,7 @@ fn cpufreq_unavailable_without_cpufreq_directories() {
 
 #[test]
 fn cpufreq_missing_unreadable_garbage_and_huge_files() {
-    let tree = copy_of("pi4");
+    let tree = tree("pi4").copy();
     let policy = tree.path().join("sys/devices/system/cpu/cpufreq/policy0");
     // cpuinfo_cur_freq is root-only on a Pi: missing or not permitted means no series, not a
     // failure (a dangling symlink stands for it: tests run as root).
@@ -334,7 +308,7 @@ fn cpufreq_missing_unreadable_garbage_and_huge_files() {
 
 #[test]
 fn uname_exports_pi4_strings() {
-    let exp = scrape(&fixture("pi4"), "uname");
+    let exp = scrape(tree("pi4").path(), "uname");
     assert_eq!(success(&exp, "uname"), 1.0);
     let info = exp.family("node_uname_info");
     assert_eq!(info.len(), 1);
@@ -354,7 +328,7 @@ fn uname_exports_pi4_strings() {
 
 #[test]
 fn uname_without_arch_file_asks_the_kernel_and_missing_files_fail() {
-    let tree = copy_of("pi4");
+    let tree = tree("pi4").copy();
     let kernel = tree.path().join("proc/sys/kernel");
     fs::remove_file(kernel.join("arch")).unwrap();
     fs::write(kernel.join("hostname"), "").unwrap();
@@ -392,7 +366,7 @@ fn os_info(exp: &Exposition) -> std::collections::BTreeMap<String, String> {
 
 #[test]
 fn os_exports_raspberry_pi_os_bookworm() {
-    let exp = scrape(&fixture("pi4"), "os");
+    let exp = scrape(tree("pi4").path(), "os");
     assert_eq!(success(&exp, "os"), 1.0);
     let expected: std::collections::BTreeMap<String, String> = [
         ("build_id", ""),
@@ -427,7 +401,7 @@ fn os_exports_raspberry_pi_os_bookworm() {
 
 #[test]
 fn os_falls_back_to_usr_lib_os_release() {
-    let exp = scrape(&fixture("bullseye32"), "os");
+    let exp = scrape(tree("pi3b-plus").path(), "os");
     assert_eq!(
         os_info(&exp)["pretty_name"],
         "Raspbian GNU/Linux 11 (bullseye)"
@@ -447,7 +421,7 @@ fn os_falls_back_to_usr_lib_os_release() {
 
 #[test]
 fn os_absolute_symlink_is_followed_below_the_root() {
-    let tree = copy_of("bullseye32");
+    let tree = tree("pi3b-plus").copy();
     fs::create_dir_all(tree.path().join("root/etc")).unwrap();
     std::os::unix::fs::symlink(
         "/usr/lib/os-release",
@@ -460,7 +434,7 @@ fn os_absolute_symlink_is_followed_below_the_root() {
 
 #[test]
 fn os_missing_empty_and_garbage_files() {
-    let tree = copy_of("bullseye32");
+    let tree = tree("pi3b-plus").copy();
     let file = tree.path().join("root/usr/lib/os-release");
     fs::write(&file, "").unwrap();
     let exp = scrape(tree.path(), "os");
@@ -493,7 +467,7 @@ fn os_missing_empty_and_garbage_files() {
 
 #[test]
 fn os_rereads_only_when_the_file_changes() {
-    let tree = copy_of("bullseye32");
+    let tree = tree("pi3b-plus").copy();
     let file = tree.path().join("root/usr/lib/os-release");
     let roots = roots_of(tree.path());
     let config = Config::default();
@@ -533,7 +507,7 @@ fn time_exports_now_zone_and_pi_clocksource() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    let exp = scrape(&fixture("pi4"), "time");
+    let exp = scrape(tree("pi4").path(), "time");
     let after = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -575,7 +549,7 @@ fn time_zone_follows_tz_like_node_exporter() {
             "--collector.time",
         ])
         .arg("--path.sysfs")
-        .arg(fixture("vm").join("sys"))
+        .arg(tree("x86-vm").dir.join("sys"))
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
@@ -596,7 +570,7 @@ fn time_zone_follows_tz_like_node_exporter() {
 
 #[test]
 fn time_without_clocksources_and_with_bad_ones() {
-    let tree = copy_of("pi4");
+    let tree = tree("pi4").copy();
     let source = tree
         .path()
         .join("sys/devices/system/clocksource/clocksource0");

@@ -1,18 +1,15 @@
 //! Every query of the Grafana fleet dashboard (deploy/grafana/dashboards/pimetrics-fleet.json),
 //! and the fleet recording rules, evaluated by a real Prometheus that scrapes one agent per Pi
-//! fixture board (tests/fixtures/pi/<board>: its /proc and /sys samples and recorded mailbox
-//! answers) with the shipped deploy/prometheus/prometheus.yml (file_sd with node labels, the
+//! fixture board (tests/fixtures/<board>: its /proc and /sys and recorded mailbox answers) with the shipped deploy/prometheus/prometheus.yml (file_sd with node labels, the
 //! fleet rules and rules/'s Pi and push alerts; intervals shortened): each returns data, and a
-//! Pi that is off gets `up` 0 and a pending PimetricsDown, both with its node label. The
-//! boards' trees hold only the Pi files, so each agent's procfs is the board's plus this
-//! machine's stat, meminfo, loadavg, diskstats, net/dev and mount table.
+//! Pi that is off gets `up` 0 and a pending PimetricsDown, both with its node label.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::harness::ship::*;
+use crate::harness::tree::{copy_tree, tree};
 use serde_json::Value;
 
 const BOARDS: &[&str] = &["pi4", "pi5", "pi-zero-w", "pi3b-plus", "cm4"];
@@ -30,42 +27,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        let kind = entry.file_type().unwrap();
-        if kind.is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-/// The board's fixture tree with this machine's system files added to its procfs.
-fn board_root(board: &str, dir: &Path) -> PathBuf {
-    let fixture = repo().join("tests/fixtures/pi").join(board);
-    let root = dir.join(board);
-    copy_tree(&fixture.join("proc"), &root.join("proc"));
-    copy_tree(&fixture.join("sys"), &root.join("sys"));
-    for (host, inside) in [
-        ("/proc/stat", "stat"),
-        ("/proc/meminfo", "meminfo"),
-        ("/proc/loadavg", "loadavg"),
-        ("/proc/diskstats", "diskstats"),
-        ("/proc/net/dev", "net/dev"),
-        ("/proc/self/mountinfo", "1/mountinfo"),
-    ] {
-        let target = root.join("proc").join(inside);
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::write(&target, std::fs::read(host).unwrap()).unwrap();
-    }
-    root
 }
 
 fn query(prometheus: u16, promql: &str) -> Vec<Value> {
@@ -106,8 +67,10 @@ fn every_dashboard_query_returns_data_for_the_fixture_boards() {
     let mut agents = Vec::new();
     let mut targets = String::new();
     for board in BOARDS {
-        let root = board_root(board, dir.path());
-        let fixture = repo().join("tests/fixtures/pi").join(board);
+        // The board's /proc and /sys; its root filesystem is this machine's, so the board's
+        // "/" mount has sizes (node:node_filesystem_used:ratio).
+        let fixture = tree(board).dir;
+        let root = &fixture;
         let port = free_port();
         let mut cmd = Command::new(agent_bin());
         cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
@@ -144,7 +107,7 @@ fn every_dashboard_query_returns_data_for_the_fixture_boards() {
             .spawn()
             .expect("prometheus-pushgateway"),
     );
-    let pushed = repo().join("tests/fixtures/pi/pi3b-plus");
+    let pushed = tree("pi3b-plus").dir;
     agents.push(Killed(
         Command::new(agent_bin())
             .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))

@@ -1,69 +1,38 @@
 //! End-to-end golden files, as node_exporter's end-to-end test: the whole agent (`--once`,
-//! every default collector) on each Pi fixture board, its output compared line by line with
-//! `tests/golden/<board>.prom`. Families that depend on this machine rather than on the tree
-//! (clocks, the agent's own process, durations) are left out.
+//! every default collector) on each fixture tree, its output compared line by line with
+//! `tests/golden/<tree>.prom` (`faults/broken`: `faults-broken.prom`). Families that depend on
+//! this machine rather than on the tree (clocks, the agent's own process, durations) are left
+//! out.
 //!
 //! After an intended change: `PIMETRICS_UPDATE_GOLDEN=1 cargo test --test it golden::`, then read
 //! the diff of tests/golden/ before committing it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::harness::*;
 
 /// Families whose values come from this machine or the moment, not from the fixture tree.
 const VOLATILE_PREFIXES: &[&str] = &[
     "node_scrape_collector_duration_seconds",
+    // statvfs of the tree's root/ ("/" of the board): the sizes of the disk holding the clone.
+    "node_filesystem_size_bytes",
+    "node_filesystem_free_bytes",
+    "node_filesystem_avail_bytes",
+    "node_filesystem_files",
     "node_time_",
     "node_timex_",
     "process_",
     "pimetrics_build_info",
 ];
 
-fn boards() -> Vec<PathBuf> {
-    let mut boards: Vec<PathBuf> = std::fs::read_dir(fixtures().join("pi"))
-        .expect("tests/fixtures/pi")
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.join("proc").is_dir())
-        .collect();
-    boards.sort();
-    boards
-}
-
-/// `--once` on `board` with its recorded mailbox answers; the exposition minus volatile
-/// families.
-fn golden_output(board: &Path) -> String {
-    let empty_root = tempdir();
-    let state = tempdir();
-    let arg = |name: &str, path: &Path| format!("--{name}={}", path.display());
-    let root = board.join("root");
-    let mut args = vec![
-        "--once".to_string(),
-        "--node=golden".to_string(),
-        arg("path.procfs", &board.join("proc")),
-        arg("path.sysfs", &board.join("sys")),
-        arg("path.devfs", &board.join("dev")),
-        arg(
-            "path.rootfs",
-            if root.is_dir() {
-                &root
-            } else {
-                empty_root.path()
-            },
-        ),
-    ];
-    let replay = board.join("mailbox.replay");
-    if replay.is_file() {
-        args.push(arg("collector.rpi.mailbox-replay", &replay));
-    }
-    let config = state.path().join("golden.ron");
-    std::fs::write(&config, golden_config(state.path())).unwrap();
-    args.push(arg("config", &config));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let output = run_agent(&args);
+/// `--once` on `tree` (its roots and recorded mailbox answers, no text files, a fresh
+/// since-boot state file); the exposition minus volatile families.
+fn golden_output(tree: &Tree) -> String {
+    let output = tree.once(&["--node=golden"]);
     assert!(
         output.status.success(),
         "{}: {}",
-        board.display(),
+        tree.name,
         String::from_utf8_lossy(&output.stderr)
     );
     let text = String::from_utf8(output.stdout).expect("UTF-8 exposition");
@@ -86,29 +55,20 @@ fn golden_output(board: &Path) -> String {
     kept
 }
 
-/// Settings that keep a run independent of this machine's state: no text files, the Pi
-/// collector's since-boot flags in a fresh file (not /run).
-fn golden_config(state: &Path) -> String {
-    format!(
-        "(textfile: (directory: None), pi: (state_file: {:?}))",
-        state.join("rpi-since-boot").display().to_string()
-    )
-}
-
 #[test]
 fn every_board_matches_its_golden_file() {
     let update = std::env::var_os("PIMETRICS_UPDATE_GOLDEN").is_some();
     let golden_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let boards = boards();
-    assert!(boards.len() >= 5, "{boards:?}");
+    let trees = trees();
+    assert!(trees.len() >= 10, "{trees:?}");
     let mut problems = Vec::new();
-    for board in &boards {
-        let name = board.file_name().unwrap().to_string_lossy().into_owned();
-        let got = golden_output(board);
+    for tree in &trees {
+        let name = tree.name.replace('/', "-");
+        let got = golden_output(tree);
         // The same tree gives the same output twice: nothing volatile was left in.
         assert_eq!(
             got,
-            golden_output(board),
+            golden_output(tree),
             "{name}: output changes between runs"
         );
         let path = golden_dir.join(format!("{name}.prom"));

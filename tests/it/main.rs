@@ -16,6 +16,7 @@ mod deb_package;
 mod deploy_monitoring;
 mod endpoint_limits;
 mod endpoint_tls;
+mod fixture_trees;
 mod fleet_dashboard;
 mod golden;
 mod http_endpoint;

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use crate::harness::*;
 
 fn board_dir(board: &str) -> PathBuf {
-    fixtures().join("pi").join(board)
+    tree(board).dir
 }
 
 /// How the fixture board's firmware is reached.

@@ -1,6 +1,6 @@
 //! node_exporter's network and kernel collectors (arp, conntrack, entropy, filefd, netclass,
 //! netstat, nfs, nvme, powersupplyclass, schedstat, selinux, sockstat, softnet, udp_queues,
-//! vmstat, watchdog) on the Pi fixture boards (tests/fixtures/pi/<board>, see SOURCE there), through
+//! vmstat, watchdog) on the Pi fixture boards (tests/fixtures/<board>, see SOURCE there), through
 //! the public collector table, with the values of the fixture files.
 
 use crate::harness;
@@ -13,7 +13,7 @@ use pimetrics::exposition::Exposition;
 use pimetrics::roots::Roots;
 
 fn board(name: &str) -> PathBuf {
-    fixtures().join("pi").join(name)
+    tree(name).dir
 }
 
 fn roots_of(dir: &Path) -> Roots {
@@ -327,13 +327,8 @@ fn conntrack_entropy_filefd_on_pi4() {
         exp.value("node_filefd_maximum", &[]),
         Some(9223372036854775807.0)
     );
-    // Without nf_conntrack loaded (the sys3 trees): no series, not a failure.
-    let exp = scrape_with(
-        "conntrack",
-        &fixtures().join("sys3/pi5"),
-        &Config::default(),
-    )
-    .unwrap();
+    // Without nf_conntrack loaded (the CM4 tree): no series, not a failure.
+    let exp = scrape_with("conntrack", &board("cm4"), &Config::default()).unwrap();
     assert!(exp.names().is_empty());
 }
 

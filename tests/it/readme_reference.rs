@@ -65,34 +65,12 @@ fn every_exported_family_is_in_the_readme() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
     let mut runs: Vec<Vec<String>> = vec![vec!["--once".into()]];
-    let mut trees: Vec<_> = ["pi", "sys1", "sys2", "sys3"]
-        .iter()
-        .flat_map(|group| {
-            std::fs::read_dir(fixtures().join(group))
-                .into_iter()
-                .flatten()
-                .flatten()
-        })
-        .map(|entry| entry.path())
-        .filter(|path| path.join("proc").is_dir() || path.join("sys").is_dir())
-        .collect();
-    trees.sort();
-    for tree in &trees {
+    for tree in trees() {
         let mut args = vec![
             "--once".to_string(),
             "--collector.rpi.enabled=auto".to_string(),
         ];
-        for (flag, dir) in [("--path.procfs", "proc"), ("--path.sysfs", "sys")] {
-            if tree.join(dir).is_dir() {
-                args.push(format!("{flag}={}", tree.join(dir).display()));
-            }
-        }
-        if tree.join("mailbox.replay").is_file() {
-            args.push(format!(
-                "--collector.rpi.mailbox-replay={}",
-                tree.join("mailbox.replay").display()
-            ));
-        }
+        args.extend(tree.args());
         runs.push(args);
     }
     let mut seen = BTreeSet::new();

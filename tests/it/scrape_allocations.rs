@@ -7,7 +7,6 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::path::{Path, PathBuf};
 
 use pimetrics::collector::{Context, Scraper};
 use pimetrics::config::Config;
@@ -52,28 +51,6 @@ fn allocations(run: impl FnOnce()) -> u64 {
     run();
     COUNTING.with(|on| on.set(false));
     COUNT.with(|c| c.get())
-}
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    let Ok(entries) = std::fs::read_dir(from) else {
-        return;
-    };
-    std::fs::create_dir_all(to).unwrap();
-    for entry in entries.flatten() {
-        let target = to.join(entry.file_name());
-        let kind = entry.file_type().unwrap();
-        if kind.is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// Scrapes `name` alone a few times, then counts the allocations of 20 more scrapes (the
@@ -141,14 +118,11 @@ fn system_collectors_do_not_allocate_per_scrape_on_this_machine() {
 
 #[test]
 fn pi_sysfs_collectors_do_not_allocate_per_scrape_on_the_pi4_fixture() {
-    let tree = tempfile::tempdir().unwrap();
-    for part in ["pi/pi4", "sys1/pi4", "sys2/pi4", "sys3/pi4-bullseye"] {
-        copy_tree(&fixtures().join(part), tree.path());
-    }
+    let tree = crate::harness::tree("pi4");
     let mut config = Config::default();
-    config.paths.procfs = tree.path().join("proc");
-    config.paths.sysfs = tree.path().join("sys");
-    config.paths.rootfs = tree.path().join("root");
+    config.paths.procfs = tree.proc();
+    config.paths.sysfs = tree.sys();
+    config.paths.rootfs = tree.root();
     for name in [
         "cpufreq",
         "hwmon",

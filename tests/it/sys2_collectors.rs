@@ -1,16 +1,16 @@
 //! The filesystem, diskstats and netdev collectors built from the collector table against fixture
-//! trees (tests/fixtures/sys2, see its SOURCE) and broken copies of them.
+//! tree of the Pi 4 (tests/fixtures/pi4, see its SOURCE) and broken copies of them.
 
 use std::path::{Path, PathBuf};
 
-use crate::harness::{fixtures, parse_exposition, Exposition as Parsed};
+use crate::harness::{parse_exposition, tree, Exposition as Parsed};
 use pimetrics::collector::{spec, CollectError, Context, Setup};
 use pimetrics::config::Config;
 use pimetrics::exposition::Exposition;
 use pimetrics::roots::Roots;
 
 fn pi4() -> PathBuf {
-    fixtures().join("sys2/pi4")
+    tree("pi4").dir
 }
 
 fn roots(base: &Path) -> Roots {
@@ -51,21 +51,7 @@ fn scrape(name: &str, roots: &Roots) -> (Result<(), CollectError>, Parsed) {
 
 /// A copy of the pi4 fixture tree in a temporary directory, to break.
 fn copy_of_pi4() -> tempfile::TempDir {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                copy(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), target).unwrap();
-            }
-        }
-    }
-    let dir = tempfile::tempdir().unwrap();
-    copy(&pi4(), dir.path());
-    dir
+    tree("pi4").copy()
 }
 
 fn replace_with_dir(path: &Path) {

@@ -1,5 +1,5 @@
 //! thermal_zone, hwmon, pressure and textfile collectors built on fixture trees
-//! (tests/fixtures/sys3, see SOURCE there) through the public collector table.
+//! (tests/fixtures: pi5, pi3b-plus, faults/, textfile/; see SOURCE there) through the public collector table.
 
 use crate::harness;
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use pimetrics::exposition::Exposition;
 use pimetrics::roots::Roots;
 
 fn tree(name: &str) -> PathBuf {
-    fixtures().join("sys3").join(name)
+    harness::tree(name).dir
 }
 
 fn roots_of(dir: &Path) -> Roots {
@@ -80,7 +80,7 @@ fn thermal_zone_on_a_pi5() {
 
 #[test]
 fn thermal_zone_skips_broken_zones_and_reports_an_error() {
-    let (mut collector, mut exp) = build("thermal_zone", &tree("broken")).unwrap();
+    let (mut collector, mut exp) = build("thermal_zone", &tree("faults/broken")).unwrap();
     for _ in 0..2 {
         let (out, result) = scrape(&mut collector, &mut exp);
         let err = result.unwrap_err();
@@ -115,7 +115,7 @@ fn thermal_zone_skips_broken_zones_and_reports_an_error() {
 
 #[test]
 fn thermal_zone_unavailable_without_zones() {
-    let reason = build("thermal_zone", &tree("nopsi")).err().unwrap();
+    let reason = build("thermal_zone", &tree("faults/no-psi")).err().unwrap();
     assert!(reason.contains("no thermal zones"), "{reason}");
 }
 
@@ -123,6 +123,8 @@ fn thermal_zone_unavailable_without_zones() {
 
 #[test]
 fn hwmon_on_a_pi5_names_chips_like_node_exporter() {
+    // Chip names as node_exporter 1.5 gives them on this tree (rpi_volt under the Pi 5's
+    // firmware device soc@107c000000: `soc_107c000000:firmware_raspberrypi_hwmon`).
     let (mut collector, mut exp) = build("hwmon", &tree("pi5")).unwrap();
     let (out, result) = scrape(&mut collector, &mut exp);
     result.unwrap();
@@ -144,7 +146,7 @@ fn hwmon_on_a_pi5_names_chips_like_node_exporter() {
             ),
             ("platform_cooling_fan".to_string(), "pwmfan".to_string()),
             (
-                "soc:firmware_raspberrypi_hwmon".to_string(),
+                "soc_107c000000:firmware_raspberrypi_hwmon".to_string(),
                 "rpi_volt".to_string()
             ),
         ]
@@ -177,8 +179,8 @@ fn hwmon_on_a_pi5_names_chips_like_node_exporter() {
     assert_eq!(v("node_hwmon_in_volts", adc, "in4"), Some(0.0));
     let fan = "platform_cooling_fan";
     assert_eq!(v("node_hwmon_fan_rpm", fan, "fan1"), Some(1468.0));
-    assert_eq!(v("node_hwmon_pwm", fan, "pwm1"), Some(77.0));
-    let volt = "soc:firmware_raspberrypi_hwmon";
+    assert_eq!(v("node_hwmon_pwm", fan, "pwm1"), Some(75.0));
+    let volt = "soc_107c000000:firmware_raspberrypi_hwmon";
     assert_eq!(v("node_hwmon_in_lcrit_alarm_volts", volt, "in0"), Some(0.0));
     // `power/` directories of devices are not sensors.
     assert!(!out
@@ -190,7 +192,7 @@ fn hwmon_on_a_pi5_names_chips_like_node_exporter() {
 
 #[test]
 fn hwmon_skips_broken_files_and_dangling_chips() {
-    let (mut collector, mut exp) = build("hwmon", &tree("broken")).unwrap();
+    let (mut collector, mut exp) = build("hwmon", &tree("faults/broken")).unwrap();
     let (out, result) = scrape(&mut collector, &mut exp);
     result.unwrap();
     // No device link: the name file names the chip; no name either: the hwmonN directory.
@@ -303,7 +305,7 @@ fn hwmon_names_a_pi4_poe_hat_fan() {
 
 #[test]
 fn hwmon_unavailable_without_chips() {
-    let reason = build("hwmon", &tree("nopsi")).err().unwrap();
+    let reason = build("hwmon", &tree("faults/no-psi")).err().unwrap();
     assert!(reason.contains("class/hwmon"), "{reason}");
 }
 
@@ -334,7 +336,7 @@ fn pressure_on_a_pi5_with_psi() {
 
 #[test]
 fn pressure_on_an_older_kernel_without_irq() {
-    let (mut collector, mut exp) = build("pressure", &tree("pi4-bullseye")).unwrap();
+    let (mut collector, mut exp) = build("pressure", &tree("pi3b-plus")).unwrap();
     let (out, result) = scrape(&mut collector, &mut exp);
     result.unwrap();
     assert_eq!(
@@ -349,7 +351,7 @@ fn pressure_on_an_older_kernel_without_irq() {
 
 #[test]
 fn pressure_garbage_fails_that_file_only() {
-    let (mut collector, mut exp) = build("pressure", &tree("broken")).unwrap();
+    let (mut collector, mut exp) = build("pressure", &tree("faults/broken")).unwrap();
     let (out, result) = scrape(&mut collector, &mut exp);
     let err = result.unwrap_err();
     assert!(err.contains("pressure/io"), "{err}");
@@ -362,7 +364,7 @@ fn pressure_garbage_fails_that_file_only() {
 
 #[test]
 fn pressure_unavailable_without_psi_names_the_kernel_parameter() {
-    let reason = build("pressure", &tree("nopsi")).err().unwrap();
+    let reason = build("pressure", &tree("faults/no-psi")).err().unwrap();
     assert!(reason.contains("psi=1"), "{reason}");
 }
 
@@ -494,7 +496,7 @@ fn textfile_bad_files_are_dropped_whole_and_flagged() {
     let dir = textfile_dir("mixed");
     let config = textfile_config(&dir);
     // With loadavg active, as in the agent, node_load1 belongs to loadavg.
-    let roots = roots_of(&tree("nopsi"));
+    let roots = roots_of(&tree("faults/no-psi"));
     let ctx = Context {
         roots: &roots,
         config: &config,
@@ -606,7 +608,7 @@ fn textfile_huge_file_is_an_error_not_a_memory_hog() {
 #[test]
 fn textfile_without_directory_or_with_a_missing_one() {
     // node_exporter exports node_textfile_scrape_error 0 when no directory is set.
-    let (mut collector, mut exp) = build("textfile", &tree("nopsi")).unwrap();
+    let (mut collector, mut exp) = build("textfile", &tree("faults/no-psi")).unwrap();
     let (out, _) = scrape(&mut collector, &mut exp);
     assert_eq!(out.value("node_textfile_scrape_error", &[]), Some(0.0));
     assert_eq!(out.samples.len(), 1);

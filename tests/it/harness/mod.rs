@@ -4,21 +4,19 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod netns;
 pub mod remote_write;
 pub mod ship;
+pub mod tree;
+
+pub use tree::{pi_boards, tree, trees, Tree};
 
 pub fn agent_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_pimetrics"))
-}
-
-/// The repository's test fixtures.
-pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 /// Held by the tests that must not overlap one another in this process (they ran in separate
