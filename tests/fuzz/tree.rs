@@ -25,6 +25,15 @@ fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap().flatten() {
         let target = to.join(entry.file_name());
         let kind = entry.file_type().unwrap();
+        // A later tree's entry replaces an earlier one of another kind (the Pi 5's
+        // thermal_zone0 is a link where the Pi 4's is a directory).
+        if let Ok(existing) = std::fs::symlink_metadata(&target) {
+            if existing.is_dir() && !kind.is_dir() {
+                std::fs::remove_dir_all(&target).unwrap();
+            } else if existing.file_type().is_symlink() && !kind.is_symlink() {
+                std::fs::remove_file(&target).unwrap();
+            }
+        }
         if kind.is_symlink() {
             let link = std::fs::read_link(entry.path()).unwrap();
             let _ = std::fs::remove_file(&target);
