@@ -4,22 +4,15 @@
 //! fleet rules and rules/'s Pi and push alerts; intervals shortened): each returns data, and a
 //! Pi that is off gets `up` 0 and a pending PimetricsDown, both with its node label.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::harness::free_port;
 use crate::harness::ship::*;
 use crate::harness::tree::{copy_tree, tree};
 use serde_json::Value;
 
 const BOARDS: &[&str] = &["pi4", "pi5", "pi-zero-w", "pi3b-plus", "cm4"];
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 struct Killed(Child);
 impl Drop for Killed {

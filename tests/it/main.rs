@@ -9,11 +9,12 @@
 mod harness;
 
 mod arm_qemu;
-mod collectors_sys1;
 mod config_cli;
+mod cpu_and_os_collectors;
 mod dashboard_queries;
 mod deb_package;
 mod deploy_monitoring;
+mod disk_and_net_collectors;
 mod endpoint_limits;
 mod endpoint_tls;
 mod fixture_trees;
@@ -36,8 +37,7 @@ mod remote_write_nat;
 mod remote_write_outage;
 mod remote_write_wire;
 mod scrape_allocations;
-mod sys2_collectors;
-mod sys3_collectors;
+mod sensor_and_textfile_collectors;
 mod systemd_boot;
 mod systemd_unit;
 mod webconfig;

@@ -1,5 +1,8 @@
-//! Helpers shared by the integration tests: run the agent binary, speak HTTP/1.1 on loopback,
-//! parse the exposition text, start Debian's Prometheus programs on free ports.
+//! Helpers shared by the integration tests: the fixture trees (`tree("pi4").scrape()`, in
+//! `tree`), run the agent binary, speak HTTP/1.1 on loopback, parse the exposition text, find
+//! Debian's Prometheus programs, serialise the heavy tests (`heavy()`). Network namespaces in
+//! `netns`, the shipping tests' containers and packages in `ship`, the remote-write receiver
+//! in `remote_write`.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -351,18 +354,26 @@ fn parse_sample(line: &str) -> Option<Sample> {
     })
 }
 
-/// A Debian-packaged program, or None when it is not installed (callers decide: under CI a
-/// missing program is a failure, see `require`).
+/// A program in the system directories (Debian's packages) or on PATH, or None when it is not
+/// installed (callers decide: under CI a missing program is a failure, see `require`).
 pub fn program(name: &str) -> Option<PathBuf> {
-    let candidates = [
-        format!("/usr/bin/{name}"),
-        format!("/usr/sbin/{name}"),
-        format!("/usr/local/bin/{name}"),
+    let system = [
+        "/usr/bin",
+        "/usr/sbin",
+        "/usr/local/bin",
+        "/usr/local/sbin",
+        "/bin",
+        "/sbin",
     ];
-    candidates
+    let path: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    system
         .into_iter()
         .map(PathBuf::from)
-        .find(|p| p.exists())
+        .chain(path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
 }
 
 /// The program, or a panic that says how to install it. The test suite's runner installs them.
