@@ -1,12 +1,12 @@
 //! node_arp_entries{device} from /proc/net/arp: the neighbour entries the kernel lists there
 //! (it leaves out NOARP ones, as node_exporter's netlink read does).
 
-use std::path::PathBuf;
+use crate::roots::KeptFile;
 
 use serde::{Deserialize, Serialize};
 
 use super::device_filter::DeviceFilter;
-use super::{read_file, CollectError, Collector, Context, Setup};
+use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
 
 /// The arp collector's settings (`arp: (device_exclude: "^docker")`).
@@ -33,7 +33,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
         Err(err) => return Setup::Unavailable(err),
     };
     Setup::Ready(Box::new(ArpCollector {
-        path: ctx.roots.proc("net/arp"),
+        path: KeptFile::new(ctx.roots.proc("net/arp")),
         filter,
         buf: Vec::with_capacity(1024),
         counts: Vec::new(),
@@ -47,7 +47,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
 }
 
 struct ArpCollector {
-    path: PathBuf,
+    path: KeptFile,
     filter: DeviceFilter,
     buf: Vec<u8>,
     /// Entries per device of the last scrape; reused.
@@ -75,7 +75,7 @@ pub fn count_entries(bytes: &[u8], counts: &mut Vec<(String, u32)>) -> Result<()
 
 impl Collector for ArpCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
-        read_file(&self.path, &mut self.buf)?;
+        read_kept(&mut self.path, &mut self.buf)?;
         count_entries(&self.buf, &mut self.counts)?;
         for (device, count) in &self.counts {
             if !self.filter.ignored(device) {

@@ -3,7 +3,7 @@
 //! module loaded the files are absent and the collector exports nothing (node_exporter: "no
 //! data"), without failing.
 
-use std::path::PathBuf;
+use crate::roots::KeptFile;
 
 use super::sysattr::read_optional;
 use super::{parse_u64, CollectError, Collector, Context, Setup};
@@ -25,9 +25,9 @@ const STATS: [(usize, &str, &str); 8] = [
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     Setup::Ready(Box::new(ConntrackCollector {
-        count_path: ctx.roots.proc("sys/net/netfilter/nf_conntrack_count"),
-        max_path: ctx.roots.proc("sys/net/netfilter/nf_conntrack_max"),
-        stat_path: ctx.roots.proc("net/stat/nf_conntrack"),
+        count_path: KeptFile::new(ctx.roots.proc("sys/net/netfilter/nf_conntrack_count")),
+        max_path: KeptFile::new(ctx.roots.proc("sys/net/netfilter/nf_conntrack_max")),
+        stat_path: KeptFile::new(ctx.roots.proc("net/stat/nf_conntrack")),
         buf: Vec::with_capacity(1024),
         entries: out.family(
             "node_nf_conntrack_entries",
@@ -53,9 +53,9 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
 }
 
 struct ConntrackCollector {
-    count_path: PathBuf,
-    max_path: PathBuf,
-    stat_path: PathBuf,
+    count_path: KeptFile,
+    max_path: KeptFile,
+    stat_path: KeptFile,
     buf: Vec<u8>,
     entries: FamilyId,
     limit: FamilyId,
@@ -94,16 +94,16 @@ impl ConntrackCollector {
     /// A number file; `None` when nf_conntrack is not loaded.
     fn read_number(&mut self, counter: bool) -> Result<Option<f64>, CollectError> {
         let path = if counter {
-            &self.count_path
+            &mut self.count_path
         } else {
-            &self.max_path
+            &mut self.max_path
         };
         if !read_optional(path, &mut self.buf)? {
             return Ok(None);
         }
         parse_u64(&self.buf)
             .map(|value| Some(value as f64))
-            .ok_or_else(|| CollectError(format!("{}: not a number", path.display())))
+            .ok_or_else(|| CollectError(format!("{}: not a number", path.path().display())))
     }
 }
 
@@ -115,7 +115,7 @@ impl Collector for ConntrackCollector {
         };
         out.sample(self.entries, &[], entries);
         out.sample(self.limit, &[], limit);
-        if !read_optional(&self.stat_path, &mut self.buf)? {
+        if !read_optional(&mut self.stat_path, &mut self.buf)? {
             return Ok(());
         }
         let sums = parse_stat(&self.buf)?;

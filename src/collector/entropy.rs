@@ -1,15 +1,15 @@
 //! node_entropy_available_bits and node_entropy_pool_size_bits from
 //! /proc/sys/kernel/random/{entropy_avail,poolsize}.
 
-use std::path::PathBuf;
+use crate::roots::KeptFile;
 
-use super::{parse_u64, read_file, CollectError, Collector, Context, Setup};
+use super::{parse_u64, read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     Setup::Ready(Box::new(EntropyCollector {
-        available_path: ctx.roots.proc("sys/kernel/random/entropy_avail"),
-        pool_size_path: ctx.roots.proc("sys/kernel/random/poolsize"),
+        available_path: KeptFile::new(ctx.roots.proc("sys/kernel/random/entropy_avail")),
+        pool_size_path: KeptFile::new(ctx.roots.proc("sys/kernel/random/poolsize")),
         buf: Vec::with_capacity(16),
         available: out.family(
             "node_entropy_available_bits",
@@ -27,8 +27,8 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
 }
 
 struct EntropyCollector {
-    available_path: PathBuf,
-    pool_size_path: PathBuf,
+    available_path: KeptFile,
+    pool_size_path: KeptFile,
     buf: Vec<u8>,
     available: FamilyId,
     pool_size: FamilyId,
@@ -37,12 +37,12 @@ struct EntropyCollector {
 impl Collector for EntropyCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
         for (path, id) in [
-            (&self.available_path, self.available),
-            (&self.pool_size_path, self.pool_size),
+            (&mut self.available_path, self.available),
+            (&mut self.pool_size_path, self.pool_size),
         ] {
-            read_file(path, &mut self.buf)?;
+            read_kept(path, &mut self.buf)?;
             let value = parse_u64(&self.buf)
-                .ok_or_else(|| CollectError(format!("{}: not a number", path.display())))?;
+                .ok_or_else(|| CollectError(format!("{}: not a number", path.path().display())))?;
             out.sample(id, &[], value as f64);
         }
         Ok(())

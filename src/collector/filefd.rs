@@ -1,9 +1,9 @@
 //! node_filefd_allocated and node_filefd_maximum from /proc/sys/fs/file-nr
 //! ("allocated<TAB>free<TAB>maximum").
 
-use std::path::PathBuf;
+use crate::roots::KeptFile;
 
-use super::{read_file, CollectError, Collector, Context, Setup};
+use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
@@ -16,7 +16,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
         )
     };
     Setup::Ready(Box::new(FilefdCollector {
-        path: ctx.roots.proc("sys/fs/file-nr"),
+        path: KeptFile::new(ctx.roots.proc("sys/fs/file-nr")),
         buf: Vec::with_capacity(64),
         allocated: family(out, "allocated"),
         maximum: family(out, "maximum"),
@@ -24,7 +24,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
 }
 
 struct FilefdCollector {
-    path: PathBuf,
+    path: KeptFile,
     buf: Vec<u8>,
     allocated: FamilyId,
     maximum: FamilyId,
@@ -52,7 +52,7 @@ pub fn parse(bytes: &[u8]) -> Result<(f64, f64), CollectError> {
 
 impl Collector for FilefdCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
-        read_file(&self.path, &mut self.buf)?;
+        read_kept(&mut self.path, &mut self.buf)?;
         let (allocated, maximum) = parse(&self.buf)?;
         out.sample(self.allocated, &[], allocated);
         out.sample(self.maximum, &[], maximum);

@@ -1,9 +1,9 @@
 //! node_kernel_hung_tasks_total from /proc/sys/kernel/hung_task_detect_count (Linux 6.13+,
 //! with CONFIG_DETECT_HUNG_TASK). Other kernels: the collector is off, said once at start-up.
 
-use std::path::PathBuf;
+use crate::roots::KeptFile;
 
-use super::{parse_u64, read_file, CollectError, Collector, Context, Setup};
+use super::{parse_u64, read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
@@ -15,7 +15,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
         ));
     }
     Setup::Ready(Box::new(KernelHungCollector {
-        path,
+        path: KeptFile::new(path),
         buf: Vec::with_capacity(16),
         tasks: out.family(
             "node_kernel_hung_tasks_total",
@@ -27,16 +27,16 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
 }
 
 struct KernelHungCollector {
-    path: PathBuf,
+    path: KeptFile,
     buf: Vec<u8>,
     tasks: FamilyId,
 }
 
 impl Collector for KernelHungCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
-        read_file(&self.path, &mut self.buf)?;
+        read_kept(&mut self.path, &mut self.buf)?;
         let value = parse_u64(&self.buf)
-            .ok_or_else(|| CollectError(format!("{}: not a number", self.path.display())))?;
+            .ok_or_else(|| CollectError(format!("{}: not a number", self.path.path().display())))?;
         out.sample(self.tasks, &[], value as f64);
         Ok(())
     }

@@ -273,8 +273,13 @@ impl Collector for NetclassCollector {
             self.path.clear();
             self.path.push(&self.class_net);
             self.path.push(device);
-            // `bonding_masters` and other plain files are not devices.
-            if !self.path.is_dir() {
+            // `bonding_masters` and other plain files are not devices; a device whose files
+            // are open is known to be one (no stat per device and scrape).
+            let known = self
+                .devices
+                .get(device.as_str())
+                .is_some_and(|open| !open.stale);
+            if !known && !self.path.is_dir() {
                 continue;
             }
             if self

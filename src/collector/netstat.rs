@@ -4,12 +4,12 @@
 //! The field names come from the kernel (they differ between versions), so families are
 //! registered the first time a field is seen and looked up by name afterwards.
 
-use std::path::PathBuf;
+use crate::roots::KeptFile;
 
 use serde::{Deserialize, Serialize};
 
 use super::sysattr::{read_optional, NamedFamilies};
-use super::{read_file, CollectError, Collector, Context, Setup};
+use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, Kind};
 
 /// node_exporter 1.12's default for `--collector.netstat.fields`.
@@ -43,18 +43,18 @@ pub fn build(ctx: &Context, _out: &mut Exposition) -> Setup {
         Err(err) => return Setup::Unavailable(err),
     };
     Setup::Ready(Box::new(NetstatCollector {
-        netstat: ctx.roots.proc("net/netstat"),
-        snmp: ctx.roots.proc("net/snmp"),
-        snmp6: ctx.roots.proc("net/snmp6"),
+        netstat: KeptFile::new(ctx.roots.proc("net/netstat")),
+        snmp: KeptFile::new(ctx.roots.proc("net/snmp")),
+        snmp6: KeptFile::new(ctx.roots.proc("net/snmp6")),
         buf: Vec::with_capacity(8192),
         families: NamedFamilies::new("node_netstat_", Kind::Untyped, Some(filter)),
     }))
 }
 
 struct NetstatCollector {
-    netstat: PathBuf,
-    snmp: PathBuf,
-    snmp6: PathBuf,
+    netstat: KeptFile,
+    snmp: KeptFile,
+    snmp6: KeptFile,
     buf: Vec<u8>,
     families: NamedFamilies,
 }
@@ -129,21 +129,22 @@ pub fn parse_snmp6(
 
 impl Collector for NetstatCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
+        self.families.begin();
         let families = &mut self.families;
         let mut emit = |protocol: &str, name: &str, value: f64| {
             if let Some(id) = families.id(out, &[protocol, name], help) {
                 out.sample(id, &[], value);
             }
         };
-        for path in [&self.netstat, &self.snmp] {
-            read_file(path, &mut self.buf)?;
+        for path in [&mut self.netstat, &mut self.snmp] {
+            read_kept(path, &mut self.buf)?;
             parse_pairs(&self.buf, &mut emit)
-                .map_err(|err| CollectError(format!("{}: {err}", path.display())))?;
+                .map_err(|err| CollectError(format!("{}: {err}", path.path().display())))?;
         }
         // Absent when IPv6 is disabled.
-        if read_optional(&self.snmp6, &mut self.buf)? {
+        if read_optional(&mut self.snmp6, &mut self.buf)? {
             parse_snmp6(&self.buf, &mut emit)
-                .map_err(|err| CollectError(format!("{}: {err}", self.snmp6.display())))?;
+                .map_err(|err| CollectError(format!("{}: {err}", self.snmp6.path().display())))?;
         }
         Ok(())
     }

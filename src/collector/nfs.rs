@@ -3,7 +3,7 @@
 //! connections, RPC counts, and requests per protocol version and procedure. The file appears
 //! when the nfs module loads (at the first mount, maybe after start-up): until then, no series.
 
-use std::path::PathBuf;
+use crate::roots::KeptFile;
 
 use super::sysattr::read_optional;
 use super::{CollectError, Collector, Context, Setup};
@@ -194,7 +194,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
         out.family(name, help, Kind::Counter, labels)
     };
     Setup::Ready(Box::new(NfsCollector {
-        path: ctx.roots.proc("net/rpc/nfs"),
+        path: KeptFile::new(ctx.roots.proc("net/rpc/nfs")),
         buf: Vec::with_capacity(1024),
         packets: counter(
             out,
@@ -236,7 +236,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
 }
 
 struct NfsCollector {
-    path: PathBuf,
+    path: KeptFile,
     buf: Vec<u8>,
     packets: FamilyId,
     connections: FamilyId,
@@ -248,11 +248,11 @@ struct NfsCollector {
 
 impl Collector for NfsCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
-        if !read_optional(&self.path, &mut self.buf)? {
+        if !read_optional(&mut self.path, &mut self.buf)? {
             return Ok(()); // no NFS mount since boot: the nfs module is not loaded
         }
         let stats = parse(&self.buf)
-            .map_err(|err| CollectError(format!("{}: {err}", self.path.display())))?;
+            .map_err(|err| CollectError(format!("{}: {err}", self.path.path().display())))?;
         out.sample(self.packets, &["udp"], stats.udp as f64);
         out.sample(self.packets, &["tcp"], stats.tcp as f64);
         out.sample(self.connections, &[], stats.tcp_connections as f64);

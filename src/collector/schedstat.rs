@@ -2,9 +2,9 @@
 //! from /proc/schedstat. A kernel without CONFIG_SCHEDSTATS has no such file: the collector is
 //! then off, said once at start-up (node_exporter reports "no data" every scrape).
 
-use std::path::PathBuf;
+use crate::roots::KeptFile;
 
-use super::{read_file, CollectError, Collector, Context, Setup};
+use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
@@ -19,7 +19,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
         ));
     }
     Setup::Ready(Box::new(SchedstatCollector {
-        path,
+        path: KeptFile::new(path),
         buf: Vec::with_capacity(2048),
         families: [
             family(
@@ -42,7 +42,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
 }
 
 struct SchedstatCollector {
-    path: PathBuf,
+    path: KeptFile,
     buf: Vec<u8>,
     families: [FamilyId; 3],
 }
@@ -79,7 +79,7 @@ pub fn parse(bytes: &[u8], mut each: impl FnMut(&str, [f64; 3])) -> Result<(), C
 
 impl Collector for SchedstatCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
-        read_file(&self.path, &mut self.buf)?;
+        read_kept(&mut self.path, &mut self.buf)?;
         let families = &self.families;
         parse(&self.buf, |cpu, values| {
             for (id, value) in families.iter().zip(values) {

@@ -2,7 +2,7 @@
 //! names them: `sockets_used`, `<PROTO>_<state>` and `<PROTO>_mem_bytes` (pages times the
 //! page size).
 
-use std::path::PathBuf;
+use crate::roots::KeptFile;
 
 use super::sysattr::{read_optional, NamedFamilies};
 use super::{CollectError, Collector, Context, Setup};
@@ -13,8 +13,8 @@ pub fn build(ctx: &Context, _out: &mut Exposition) -> Setup {
     let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     Setup::Ready(Box::new(SockstatCollector {
         paths: [
-            ctx.roots.proc("net/sockstat"),
-            ctx.roots.proc("net/sockstat6"),
+            KeptFile::new(ctx.roots.proc("net/sockstat")),
+            KeptFile::new(ctx.roots.proc("net/sockstat6")),
         ],
         page_size: if page_size > 0 {
             page_size as f64
@@ -27,7 +27,7 @@ pub fn build(ctx: &Context, _out: &mut Exposition) -> Setup {
 }
 
 struct SockstatCollector {
-    paths: [PathBuf; 2],
+    paths: [KeptFile; 2],
     page_size: f64,
     buf: Vec<u8>,
     families: NamedFamilies,
@@ -65,7 +65,8 @@ pub fn parse(bytes: &[u8], mut each: impl FnMut(&str, &str, f64)) -> Result<(), 
 
 impl Collector for SockstatCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
-        for (index, path) in self.paths.iter().enumerate() {
+        self.families.begin();
+        for (index, path) in self.paths.iter_mut().enumerate() {
             // No IPv4 or no IPv6 in this kernel: nothing to say, like node_exporter.
             if !read_optional(path, &mut self.buf)? {
                 continue;
@@ -94,7 +95,7 @@ impl Collector for SockstatCollector {
                     }
                 }
             })
-            .map_err(|err| CollectError(format!("{}: {err}", path.display())))?;
+            .map_err(|err| CollectError(format!("{}: {err}", path.path().display())))?;
         }
         Ok(())
     }

@@ -1,8 +1,8 @@
 //! node_softnet_* per CPU from /proc/net/softnet_stat (hex columns, one line per online CPU).
 
-use std::path::PathBuf;
+use crate::roots::KeptFile;
 
-use super::{read_file, CollectError, Collector, Context, Setup};
+use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
 
 /// Column, family name, help, type (node_exporter 1.12's names and help texts).
@@ -53,7 +53,7 @@ const COLUMNS: [(usize, &str, &str, Kind); 7] = [
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     Setup::Ready(Box::new(SoftnetCollector {
-        path: ctx.roots.proc("net/softnet_stat"),
+        path: KeptFile::new(ctx.roots.proc("net/softnet_stat")),
         buf: Vec::with_capacity(1024),
         cpu: String::new(),
         families: COLUMNS.map(|(_, name, help, kind)| out.family(name, help, kind, &["cpu"])),
@@ -61,7 +61,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
 }
 
 struct SoftnetCollector {
-    path: PathBuf,
+    path: KeptFile,
     buf: Vec<u8>,
     cpu: String,
     families: [FamilyId; 7],
@@ -94,7 +94,7 @@ pub fn parse_line(line: &str, line_number: usize) -> Result<(u32, [u32; 7]), Col
 
 impl Collector for SoftnetCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
-        read_file(&self.path, &mut self.buf)?;
+        read_kept(&mut self.path, &mut self.buf)?;
         let text = std::str::from_utf8(&self.buf)
             .map_err(|_| CollectError("softnet_stat: not UTF-8".into()))?;
         for (line_number, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {

@@ -1,7 +1,7 @@
 //! node_udp_queues{queue="tx|rx",ip="v4|v6"}: bytes queued in UDP sockets, summed over the
 //! sockets of /proc/net/udp and /proc/net/udp6 (`tx_queue:rx_queue`, hex).
 
-use std::path::PathBuf;
+use crate::roots::KeptFile;
 
 use super::sysattr::read_optional;
 use super::{CollectError, Collector, Context, Setup};
@@ -9,7 +9,10 @@ use crate::exposition::{Exposition, FamilyId, Kind};
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     Setup::Ready(Box::new(UdpQueuesCollector {
-        paths: [ctx.roots.proc("net/udp"), ctx.roots.proc("net/udp6")],
+        paths: [
+            KeptFile::new(ctx.roots.proc("net/udp")),
+            KeptFile::new(ctx.roots.proc("net/udp6")),
+        ],
         buf: Vec::with_capacity(4096),
         queues: out.family(
             "node_udp_queues",
@@ -21,7 +24,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
 }
 
 struct UdpQueuesCollector {
-    paths: [PathBuf; 2],
+    paths: [KeptFile; 2],
     buf: Vec<u8>,
     queues: FamilyId,
 }
@@ -42,13 +45,13 @@ pub fn sum_queues(bytes: &[u8]) -> Result<(u64, u64), CollectError> {
 
 impl Collector for UdpQueuesCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
-        for (path, ip) in self.paths.iter().zip(["v4", "v6"]) {
+        for (path, ip) in self.paths.iter_mut().zip(["v4", "v6"]) {
             // No IPv6 (or no IPv4) in this kernel: no series, like node_exporter.
             if !read_optional(path, &mut self.buf)? {
                 continue;
             }
             let (tx, rx) = sum_queues(&self.buf)
-                .map_err(|err| CollectError(format!("{}: {err}", path.display())))?;
+                .map_err(|err| CollectError(format!("{}: {err}", path.path().display())))?;
             out.sample(self.queues, &["tx", ip], tx as f64);
             out.sample(self.queues, &["rx", ip], rx as f64);
         }

@@ -1,12 +1,12 @@
 //! node_vmstat_<field> from /proc/vmstat, untyped, filtered by node_exporter's default field
 //! regex (`--collector.vmstat.fields`).
 
-use std::path::PathBuf;
+use crate::roots::KeptFile;
 
 use serde::{Deserialize, Serialize};
 
 use super::sysattr::NamedFamilies;
-use super::{read_file, CollectError, Collector, Context, Setup};
+use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, Kind};
 
 /// node_exporter 1.12's default for `--collector.vmstat.fields`.
@@ -40,14 +40,14 @@ pub fn build(ctx: &Context, _out: &mut Exposition) -> Setup {
         Err(err) => return Setup::Unavailable(err),
     };
     Setup::Ready(Box::new(VmstatCollector {
-        path: ctx.roots.proc("vmstat"),
+        path: KeptFile::new(ctx.roots.proc("vmstat")),
         buf: Vec::with_capacity(8192),
         families: NamedFamilies::new("node_vmstat_", Kind::Untyped, Some(filter)),
     }))
 }
 
 struct VmstatCollector {
-    path: PathBuf,
+    path: KeptFile,
     buf: Vec<u8>,
     families: NamedFamilies,
 }
@@ -70,7 +70,8 @@ pub fn parse(bytes: &[u8], mut each: impl FnMut(&str, f64)) -> Result<(), Collec
 
 impl Collector for VmstatCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
-        read_file(&self.path, &mut self.buf)?;
+        self.families.begin();
+        read_kept(&mut self.path, &mut self.buf)?;
         let families = &mut self.families;
         parse(&self.buf, |name, value| {
             let help = |key: &str| format!("/proc/vmstat information field {key}.");
