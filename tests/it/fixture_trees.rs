@@ -97,8 +97,8 @@ fn every_board_tree_gives_pi_and_system_metrics_that_agree_with_the_board() {
 fn the_agent_serves_a_tree_as_once_prints_it() {
     let pi5 = tree("pi5");
     let printed = pi5.scrape();
-    let (_agent, port) = pi5.agent(&[]);
-    let served = parse_exposition(&scrape(port, "/metrics"));
+    let agent = pi5.agent(&[]);
+    let served = parse_exposition(&scrape(agent.port, "/metrics"));
     for (name, labels) in [
         ("rpi_soc_temperature_celsius", vec![]),
         ("node_memory_MemTotal_bytes", vec![]),
@@ -112,4 +112,8 @@ fn the_agent_serves_a_tree_as_once_prints_it() {
         assert!(value.is_some(), "{name} not served");
         assert_eq!(value, printed.value(name, &labels), "{name}");
     }
+    let (status, stderr) = agent
+        .proc
+        .stop_with(libc::SIGTERM, std::time::Duration::from_secs(10));
+    assert!(status.is_some_and(|s| s.success()), "{stderr}");
 }

@@ -132,13 +132,23 @@ impl Tree {
         parse_exposition(&String::from_utf8(output.stdout).expect("UTF-8 exposition"))
     }
 
-    /// The agent serving this tree on a free loopback port (killed when the Proc drops),
-    /// with `extra` flags after the tree's own.
-    pub fn agent(&self, extra: &[&str]) -> (Proc, u16) {
-        let mut args = self.args();
+    /// The agent serving this tree on a free loopback port with the settings of `once` (no
+    /// text files, the since-boot state in a temporary file, never /run), `extra` flags after
+    /// the tree's own; killed when the returned value drops.
+    pub fn agent(&self, extra: &[&str]) -> Served {
+        let state = tempdir();
+        let config = state.path().join("tree.ron");
+        std::fs::write(&config, isolated_config(state.path())).expect("write the test config");
+        let mut args = vec![format!("--config={}", config.display())];
+        args.extend(self.args());
         args.extend(extra.iter().map(|s| s.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        start_agent(&args)
+        let (proc, port) = start_agent(&args);
+        Served {
+            proc,
+            port,
+            _state: state,
+        }
     }
 
     /// A writable copy of the tree (symlinks kept as links), to break.
@@ -149,7 +159,14 @@ impl Tree {
     }
 }
 
-/// The config of `Tree::once`: no text files, the since-boot state under `state`.
+/// An agent serving a tree (`Tree::agent`), with the directory of its state file.
+pub struct Served {
+    pub proc: Proc,
+    pub port: u16,
+    _state: tempfile::TempDir,
+}
+
+/// The config of `Tree::once` and `Tree::agent`: no text files, the since-boot state under `state`.
 pub fn isolated_config(state: &Path) -> String {
     format!(
         "(textfile: (directory: None), pi: (state_file: {:?}))",
