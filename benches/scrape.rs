@@ -20,7 +20,6 @@ use std::sync::Arc;
 
 use criterion::{black_box, BenchmarkId, Criterion, Throughput};
 use flate2::{Compress, Compression};
-use pimetrics::agent::build_scraper;
 use pimetrics::collector::{Context, Scraper, COLLECTORS};
 use pimetrics::config::{Config, PiEnabled};
 use pimetrics::http::gzip_into;
@@ -92,8 +91,8 @@ fn pi4_config(tree: &Path) -> Config {
     config.paths.sysfs = tree.join("sys");
     config.paths.rootfs = tree.join("root");
     config.paths.devfs = tree.join("dev");
-    config.pi.enabled = PiEnabled::On;
-    config.pi.mailbox_replay = Some(fixtures().join("pi4/mailbox.replay"));
+    config.collector_settings.pi.enabled = PiEnabled::On;
+    config.collector_settings.pi.mailbox_replay = Some(fixtures().join("pi4/mailbox.replay"));
     config
 }
 
@@ -108,7 +107,7 @@ fn one_collector(config: &Config, name: &'static str) -> Scraper {
     let roots = config.roots();
     let ctx = Context {
         roots: &roots,
-        config,
+        settings: &config.collector_settings,
     };
     Scraper::new(&ctx, "bench", &[name])
 }
@@ -135,7 +134,7 @@ struct WholeScrape {
 impl WholeScrape {
     fn new(config: &Config) -> WholeScrape {
         WholeScrape {
-            scraper: build_scraper(config).0,
+            scraper: config.build_scraper().0,
             reports: self_reports(),
             text: String::new(),
             deflate: Compress::new(Compression::fast(), false),
@@ -174,7 +173,7 @@ fn collectors(c: &mut Criterion, group: &str, config: &Config) {
 }
 
 fn host_text() -> String {
-    let (mut scraper, _) = build_scraper(&host_config());
+    let (mut scraper, _) = host_config().build_scraper();
     let mut text = String::new();
     scraper.collect(None).render(&mut text);
     text
@@ -186,7 +185,7 @@ fn gzip(text: &[u8], deflate: &mut Compress, out: &mut Vec<u8>) {
 }
 
 fn encoding(c: &mut Criterion) {
-    let (mut scraper, _) = build_scraper(&host_config());
+    let (mut scraper, _) = host_config().build_scraper();
     scraper.collect(None);
     let mut text = String::new();
     c.bench_function("encode/text", |b| {

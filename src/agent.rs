@@ -11,8 +11,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::collector::{Context, Scraper};
-use crate::config::Config;
+use crate::collector::Scraper;
 use crate::exposition::Exposition;
 use crate::selfmetrics::{BuildInfo, HttpStats, ProcessReport, SelfReport, SelfReports};
 
@@ -79,10 +78,10 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Builds every enabled collector (here, so a problem shows before anything runs) and
-    /// starts the collect thread. `config` must be validated.
-    pub fn start(config: &Config) -> Result<Agent, String> {
-        let (scraper, node) = build_scraper(config);
+    /// Starts the collect thread with the collectors built from the config
+    /// (`Config::build_scraper`, before anything runs, so a problem shows first) and the node
+    /// label.
+    pub fn start(scraper: Scraper, node: String) -> Result<Agent, String> {
         let active = Arc::new(RwLock::new(scraper.active_names().collect()));
         let http = Arc::new(HttpStats::default());
         let reports = Arc::new(SelfReports::default());
@@ -120,8 +119,7 @@ impl Agent {
 
     /// One collection on the calling thread, for `--once`: the collectors, then the agent's
     /// build info.
-    pub fn once(config: &Config) -> String {
-        let (mut scraper, _) = build_scraper(config);
+    pub fn once(mut scraper: Scraper) -> String {
         let exposition = scraper.collect(None);
         BuildInfo.write(exposition);
         let mut text = String::new();
@@ -165,11 +163,9 @@ impl Agent {
         }
     }
 
-    /// Applies a new configuration's collectors and node label. The collectors are built here
-    /// (on the caller's thread), then swapped in between two collections, so no scrape is
-    /// dropped. Call from a blocking context (building reads files).
-    pub fn rebuild(&self, config: &Config) -> Result<(), String> {
-        let (scraper, node) = build_scraper(config);
+    /// Applies a new configuration's collectors and node label (`Config::build_scraper`, built
+    /// on the caller's thread), swapped in between two collections, so no scrape is dropped.
+    pub fn rebuild(&self, scraper: Scraper, node: String) -> Result<(), String> {
         *self.node.write().unwrap_or_else(|p| p.into_inner()) = node;
         self.jobs
             .try_send(Job::Rebuild(Box::new(scraper)))
@@ -203,18 +199,6 @@ impl Agent {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         last.unwrap_or(self.started).elapsed()
     }
-}
-
-/// The enabled collectors and the node label for `config` (the agent, `--once`, benches).
-pub fn build_scraper(config: &Config) -> (Scraper, String) {
-    let node = config.node.clone().unwrap_or_else(host_name);
-    let roots = config.roots();
-    let ctx = Context {
-        roots: &roots,
-        config,
-    };
-    let scraper = Scraper::new(&ctx, &node, &config.enabled_collectors());
-    (scraper, node)
 }
 
 struct CollectThread {

@@ -3,8 +3,14 @@
 
 use std::path::PathBuf;
 
+use crate::collector::Settings;
 use crate::collector::COLLECTORS;
-use crate::config::{Config, LogLevel, PiEnabled, Seconds};
+use crate::config::Config;
+use crate::duration::Seconds;
+use crate::flag::{
+    lower_debug, optional_path, parse_bool, path_or_none, path_text, Flag, FlagInfo,
+};
+use crate::logging::LogLevel;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -27,34 +33,6 @@ pub struct Cli {
     disable_defaults: bool,
 }
 
-type Apply = fn(&mut Config, &str) -> Result<(), String>;
-
-/// A flag that takes a value and sets a config key. `default` reads the value from
-/// `Config::default()`, so `--help` shows the real default.
-struct ValueFlag {
-    name: &'static str,
-    /// Shown when the default is empty: `--push.url=URL`.
-    placeholder: &'static str,
-    help: &'static str,
-    default: fn(&Config) -> String,
-    apply: Apply,
-    /// A switch: `--name` alone means `true`, `--name=false` turns it off; never takes the
-    /// next argument.
-    switch: bool,
-}
-
-fn lower_debug(value: impl std::fmt::Debug) -> String {
-    format!("{value:?}").to_ascii_lowercase()
-}
-
-fn path_text(path: &std::path::Path) -> String {
-    path.display().to_string()
-}
-
-fn optional_path(path: &Option<PathBuf>) -> String {
-    path.as_deref().map(path_text).unwrap_or_default()
-}
-
 /// A byte count as the size flags take it: `8MiB`.
 fn bytes_text(bytes: u64) -> String {
     match bytes {
@@ -65,9 +43,10 @@ fn bytes_text(bytes: u64) -> String {
     }
 }
 
-/// Flags that take a value and set a config key, in --help order.
-const VALUE_FLAGS: &[ValueFlag] = &[
-    ValueFlag {
+/// Where to listen and read from: first in --help, before the collectors' own flags
+/// (`CollectorSettings::FLAGS`).
+const FIRST_FLAGS: &[Flag<Config>] = &[
+    Flag {
         name: "--web.listen-address",
         placeholder: "ADDR",
         help: "Address to listen on for /metrics: \":PORT\" (every address) or \"HOST:PORT\". Config: listen_address.",
@@ -78,7 +57,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
             Ok(())
         },
     },
-    ValueFlag {
+    Flag {
         name: "--path.procfs",
         placeholder: "DIR",
         help: "procfs mountpoint. Config: paths.procfs.",
@@ -89,7 +68,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
             Ok(())
         },
     },
-    ValueFlag {
+    Flag {
         name: "--path.sysfs",
         placeholder: "DIR",
         help: "sysfs mountpoint. Config: paths.sysfs.",
@@ -100,7 +79,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
             Ok(())
         },
     },
-    ValueFlag {
+    Flag {
         name: "--path.rootfs",
         placeholder: "DIR",
         help: "rootfs mountpoint: mount points and os-release are read below it. Config: paths.rootfs.",
@@ -111,7 +90,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
             Ok(())
         },
     },
-    ValueFlag {
+    Flag {
         name: "--path.devfs",
         placeholder: "DIR",
         help: "devfs mountpoint: where the Pi firmware devices (vcio, vcio_gencmd) are. Config: paths.devfs.",
@@ -122,232 +101,11 @@ const VALUE_FLAGS: &[ValueFlag] = &[
             Ok(())
         },
     },
-    ValueFlag {
-        name: "--collector.rpi.enabled",
-        placeholder: "MODE",
-        help: "Pi collector: auto (only on a Raspberry Pi), on, off. Config: pi.enabled.",
-        default: |c| lower_debug(c.pi.enabled),
-        switch: false,
-        apply: |c, v| {
-            c.pi.enabled = PiEnabled::parse(v)
-                .ok_or_else(|| format!("invalid value {v:?} (auto, on, off)"))?;
-            Ok(())
-        },
-    },
-    ValueFlag {
-        name: "--collector.rpi.pmic-interval",
-        placeholder: "DURATION",
-        help: "How often the Pi 5 PMIC rails are read (slow firmware call). Config: pi.pmic_interval.",
-        default: |c| c.pi.pmic_interval.to_string(),
-        switch: false,
-        apply: |c, v| {
-            c.pi.pmic_interval = Seconds::parse(v)?;
-            Ok(())
-        },
-    },
-    ValueFlag {
-        name: "--collector.rpi.mailbox-replay",
-        placeholder: "FILE",
-        help: "Answer firmware requests from this recording instead of /dev/vcio (tests, --once on copied files). Config: pi.mailbox_replay.",
-        default: |c| optional_path(&c.pi.mailbox_replay),
-        switch: false,
-        apply: |c, v| {
-            c.pi.mailbox_replay = if v.is_empty() { None } else { Some(v.into()) };
-            Ok(())
-        },
-    },
-    ValueFlag {
-        name: "--collector.rpi.gencmd-replay",
-        placeholder: "FILE",
-        help: "Answer gencmd requests from this recording instead of /dev/vcio_gencmd. Config: pi.gencmd_replay.",
-        default: |c| optional_path(&c.pi.gencmd_replay),
-        switch: false,
-        apply: |c, v| {
-            c.pi.gencmd_replay = if v.is_empty() { None } else { Some(v.into()) };
-            Ok(())
-        },
-    },
-    ValueFlag {
-        name: "--collector.rpi.state-file",
-        placeholder: "FILE",
-        help: "Where the throttling conditions seen since boot are kept across restarts (under /run); empty: memory only. Config: pi.state_file.",
-        default: |c| optional_path(&c.pi.state_file),
-        switch: false,
-        apply: |c, v| {
-            c.pi.state_file = if v.is_empty() { None } else { Some(v.into()) };
-            Ok(())
-        },
-    },
-    ValueFlag {
-        name: "--collector.textfile.directory",
-        placeholder: "DIR",
-        help: "Directory to read text files with metrics from (*.prom). Config: textfile.directory.",
-        default: |c| optional_path(&c.textfile.directory),
-        switch: false,
-        apply: |c, v| {
-            c.textfile.directory = if v.is_empty() { None } else { Some(v.into()) };
-            Ok(())
-        },
-    },
-    ValueFlag {
-        name: "--collector.filesystem.mount-points-exclude",
-        placeholder: "REGEX",
-        help: "Regexp of mount points to exclude for filesystem collector. Config: filesystem.mount_points_exclude.",
-        default: |c| c.filesystem.mount_points_exclude.clone(),
-        switch: false,
-        apply: |c, v| {
-            c.filesystem.mount_points_exclude = v.to_string();
-            Ok(())
-        },
-    },
-    ValueFlag {
-        name: "--collector.filesystem.fs-types-exclude",
-        placeholder: "REGEX",
-        help: "Regexp of filesystem types to exclude for filesystem collector. Config: filesystem.fs_types_exclude.",
-        default: |c| c.filesystem.fs_types_exclude.clone(),
-        switch: false,
-        apply: |c, v| {
-            c.filesystem.fs_types_exclude = v.to_string();
-            Ok(())
-        },
-    },
-    ValueFlag {
-        name: "--collector.filesystem.mount-timeout",
-        placeholder: "DURATION",
-        help: "How long to wait for a mount to respond before marking it as stale. Config: filesystem.mount_timeout.",
-        default: |c| c.filesystem.mount_timeout.to_string(),
-        switch: false,
-        apply: |c, v| {
-            c.filesystem.mount_timeout = Seconds::parse(v)?;
-            Ok(())
-        },
-    },
-    ValueFlag {
-        name: "--collector.diskstats.device-exclude",
-        placeholder: "REGEX",
-        help: "Regexp of diskstats devices to exclude. Config: diskstats.device_exclude.",
-        default: |c| c.diskstats.device_exclude.clone(),
-        switch: false,
-        apply: |c, v| {
-            c.diskstats.device_exclude = v.to_string();
-            Ok(())
-        },
-    },
-    ValueFlag {
-        name: "--collector.diskstats.device-include",
-        placeholder: "REGEX",
-        help: "Regexp of diskstats devices to include (mutually exclusive to device-exclude; setting it drops the default exclude). Config: diskstats.device_include.",
-        default: |c| c.diskstats.device_include.clone(),
-        switch: false,
-        apply: |c, v| {
-            c.diskstats.device_include = v.to_string();
-            Ok(())
-        },
-    },
-    ValueFlag {
-        name: "--collector.netdev.device-exclude",
-        placeholder: "REGEX",
-        help: "Regexp of net devices to exclude (empty: none). Config: netdev.device_exclude.",
-        default: |c| c.netdev.device_exclude.clone(),
-        switch: false,
-        apply: |c, v| {
-            c.netdev.device_exclude = v.to_string();
-            Ok(())
-        },
-    },
-    ValueFlag {
-        name: "--collector.netdev.device-include",
-        placeholder: "REGEX",
-        help: "Regexp of net devices to include (mutually exclusive to device-exclude). Config: netdev.device_include.",
-        default: |c| c.netdev.device_include.clone(),
-        switch: false,
-        apply: |c, v| {
-            c.netdev.device_include = v.to_string();
-            Ok(())
-        },
-    },
-    ValueFlag {
-        name: "--collector.netclass.ignored-devices",
-        placeholder: "REGEX",
-        help: "Regexp of net devices to ignore for netclass collector. Config: netclass.ignored_devices.",
-        default: |c| c.netclass.ignored_devices.clone(),
-        switch: false,
-        apply: |c, v| {
-            c.netclass.ignored_devices = v.to_string();
-            Ok(())
-        },
-    },
-    ValueFlag {
-        name: "--collector.netclass.ignore-invalid-speed",
-        placeholder: "",
-        help: "Ignore devices where the speed is invalid. Config: netclass.ignore_invalid_speed.",
-        default: |c| c.netclass.ignore_invalid_speed.to_string(),
-        switch: true,
-        apply: |c, v| {
-            c.netclass.ignore_invalid_speed = match v {
-                "true" => true,
-                "false" => false,
-                _ => return Err(format!("want true or false, got {v:?}")),
-            };
-            Ok(())
-        },
-    },
-    ValueFlag {
-        name: "--collector.netstat.fields",
-        placeholder: "REGEX",
-        help: "Regexp of fields to return for netstat collector. Config: netstat.fields.",
-        default: |c| c.netstat.fields.clone(),
-        switch: false,
-        apply: |c, v| {
-            c.netstat.fields = v.to_string();
-            Ok(())
-        },
-    },
-    ValueFlag {
-        name: "--collector.vmstat.fields",
-        placeholder: "REGEX",
-        help: "Regexp of fields to return for vmstat collector. Config: vmstat.fields.",
-        default: |c| c.vmstat.fields.clone(),
-        switch: false,
-        apply: |c, v| {
-            c.vmstat.fields = v.to_string();
-            Ok(())
-        },
-    },
-    ValueFlag {
-        name: "--collector.arp.device-include",
-        placeholder: "REGEX",
-        help: "Regexp of arp devices to include (mutually exclusive to device-exclude). Config: arp.device_include.",
-        default: |c| c.arp.device_include.clone(),
-        switch: false,
-        apply: |c, v| {
-            c.arp.device_include = v.to_string();
-            Ok(())
-        },
-    },
-    ValueFlag {
-        name: "--collector.arp.device-exclude",
-        placeholder: "REGEX",
-        help: "Regexp of arp devices to exclude (mutually exclusive to device-include). Config: arp.device_exclude.",
-        default: |c| c.arp.device_exclude.clone(),
-        switch: false,
-        apply: |c, v| {
-            c.arp.device_exclude = v.to_string();
-            Ok(())
-        },
-    },
-    ValueFlag {
-        name: "--collector.powersupply.ignored-supplies",
-        placeholder: "REGEX",
-        help: "Regexp of power supplies to ignore for powersupplyclass collector. Config: powersupplyclass.ignored_supplies.",
-        default: |c| c.powersupplyclass.ignored_supplies.clone(),
-        switch: false,
-        apply: |c, v| {
-            c.powersupplyclass.ignored_supplies = v.to_string();
-            Ok(())
-        },
-    },
-    ValueFlag {
+];
+
+/// The agent's other flags that set a config key, in --help order.
+const AGENT_FLAGS: &[Flag<Config>] = &[
+    Flag {
         name: "--log.level",
         placeholder: "LEVEL",
         help: "Only log messages with the given severity or above: error, warn, info, debug. Config: log_level.",
@@ -359,7 +117,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
             Ok(())
         },
     },
-    ValueFlag {
+    Flag {
         name: "--web.config.file",
         placeholder: "FILE",
         help: "Path to a web configuration file (node_exporter's: TLS and basic auth). Config: web.config_file.",
@@ -370,7 +128,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
             Ok(())
         },
     },
-    ValueFlag {
+    Flag {
         name: "--web.max-requests",
         placeholder: "N",
         help: "Maximum number of parallel scrape requests (0: no limit). Config: web.max_requests.",
@@ -381,22 +139,18 @@ const VALUE_FLAGS: &[ValueFlag] = &[
             Ok(())
         },
     },
-    ValueFlag {
+    Flag {
         name: "--web.systemd-socket",
         placeholder: "",
         help: "Use systemd socket activation listeners instead of port listeners. Config: web.systemd_socket.",
         default: |c| c.web.systemd_socket.to_string(),
         switch: true,
         apply: |c, v| {
-            c.web.systemd_socket = match v {
-                "true" => true,
-                "false" => false,
-                _ => return Err(format!("want true or false, got {v:?}")),
-            };
+            c.web.systemd_socket = parse_bool(v)?;
             Ok(())
         },
     },
-    ValueFlag {
+    Flag {
         name: "--node",
         placeholder: "NAME",
         help: "Value of the node label on every series (empty: the host name). Config: node.",
@@ -407,7 +161,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
             Ok(())
         },
     },
-    ValueFlag {
+    Flag {
         name: "--push.url",
         placeholder: "URL",
         help: "Pushgateway base URL, http:// or https:// (empty: no push). Config: push.url.",
@@ -422,7 +176,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
             Ok(())
         },
     },
-    ValueFlag {
+    Flag {
         name: "--push.job",
         placeholder: "NAME",
         help: "Job name of the pushed group. Config: push.job.",
@@ -433,7 +187,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
             Ok(())
         },
     },
-    ValueFlag {
+    Flag {
         name: "--push.interval",
         placeholder: "DURATION",
         help: "Time between pushes. Config: push.interval.",
@@ -444,7 +198,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
             Ok(())
         },
     },
-    ValueFlag {
+    Flag {
         name: "--push.mode",
         placeholder: "MODE",
         help: "always: push every interval; fallback: push only while nobody scrapes /metrics. Config: push.mode.",
@@ -456,7 +210,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
             Ok(())
         },
     },
-    ValueFlag {
+    Flag {
         name: "--remote-write.url",
         placeholder: "URL",
         help: "Prometheus remote write URL (http:// or https://; empty: no remote write). Config: remote_write.url.",
@@ -471,7 +225,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
             Ok(())
         },
     },
-    ValueFlag {
+    Flag {
         name: "--remote-write.interval",
         placeholder: "DURATION",
         help: "Time between two collections sent by remote write. Config: remote_write.interval.",
@@ -482,18 +236,18 @@ const VALUE_FLAGS: &[ValueFlag] = &[
             Ok(())
         },
     },
-    ValueFlag {
+    Flag {
         name: "--remote-write.buffer-dir",
         placeholder: "DIR",
         help: "Directory of the on-disk buffer of unsent samples (empty: in memory). Config: remote_write.buffer_dir.",
         default: |c| optional_path(&c.remote_write.buffer_dir),
         switch: false,
         apply: |c, v| {
-            c.remote_write.buffer_dir = if v.is_empty() { None } else { Some(v.into()) };
+            c.remote_write.buffer_dir = path_or_none(v);
             Ok(())
         },
     },
-    ValueFlag {
+    Flag {
         name: "--remote-write.buffer-max-bytes",
         placeholder: "SIZE",
         help: "Most bytes the buffer holds; the oldest go first when full. Config: remote_write.buffer_max_bytes.",
@@ -504,7 +258,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
             Ok(())
         },
     },
-    ValueFlag {
+    Flag {
         name: "--remote-write.buffer-max-age",
         placeholder: "DURATION",
         help: "Samples older than this are dropped unsent. Config: remote_write.buffer_max_age.",
@@ -515,7 +269,7 @@ const VALUE_FLAGS: &[ValueFlag] = &[
             Ok(())
         },
     },
-    ValueFlag {
+    Flag {
         name: "--remote-write.flush-interval",
         placeholder: "DURATION",
         help: "Disk buffer: unsent collections are written at most this often (0s: every collection). Config: remote_write.flush_interval.",
@@ -526,25 +280,25 @@ const VALUE_FLAGS: &[ValueFlag] = &[
             Ok(())
         },
     },
-    ValueFlag {
+    Flag {
         name: "--remote-write.bearer-token-file",
         placeholder: "FILE",
         help: "File holding a bearer token for the receiver. Config: remote_write.bearer_token_file.",
         default: |c| optional_path(&c.remote_write.bearer_token_file),
         switch: false,
         apply: |c, v| {
-            c.remote_write.bearer_token_file = if v.is_empty() { None } else { Some(v.into()) };
+            c.remote_write.bearer_token_file = path_or_none(v);
             Ok(())
         },
     },
-    ValueFlag {
+    Flag {
         name: "--remote-write.ca-file",
         placeholder: "FILE",
         help: "PEM file of the CAs trusted for the receiver (default: the built-in Mozilla roots). Config: remote_write.ca_file.",
         default: |c| optional_path(&c.remote_write.ca_file),
         switch: false,
         apply: |c, v| {
-            c.remote_write.ca_file = if v.is_empty() { None } else { Some(v.into()) };
+            c.remote_write.ca_file = path_or_none(v);
             Ok(())
         },
     },
@@ -636,7 +390,7 @@ impl Cli {
                 Some(Plain::ConfigFile) => cli.config_file = Some(value(&mut args)?.into()),
                 Some(Plain::DisableDefaults) => cli.disable_defaults = true,
                 None => {
-                    if let Some(flag) = VALUE_FLAGS.iter().find(|flag| flag.name == name) {
+                    if let Some(flag) = value_flags().find(|flag| flag.name == name) {
                         let value = if flag.switch {
                             // As node_exporter's switches; also takes =true / =false.
                             inline_value.clone().unwrap_or_else(|| "true".into())
@@ -663,9 +417,7 @@ impl Cli {
     /// Applies the flags over `config` and validates the result.
     pub fn apply(&self, config: &mut Config) -> Result<(), String> {
         for (flag, value) in &self.settings {
-            if let Some(spec) = VALUE_FLAGS.iter().find(|spec| spec.name == *flag) {
-                (spec.apply)(config, value).map_err(|err| format!("{flag}: {err}"))?;
-            }
+            apply_flag(config, flag, value).map_err(|err| format!("{flag}: {err}"))?;
         }
         if self.disable_defaults {
             for spec in COLLECTORS {
@@ -684,12 +436,49 @@ impl Cli {
     }
 }
 
-/// The switch that `--no-<switch>` turns off (collectors' own `--no-collector.NAME` aside).
-fn negated_switch(name: &str) -> Option<&'static ValueFlag> {
-    let bare = name.strip_prefix("--no-")?;
-    VALUE_FLAGS
+/// Every flag that takes a value or is a switch, in --help order: where to listen and read
+/// from, the collectors' own, then the agent's others.
+fn value_flags() -> impl Iterator<Item = FlagInfo> {
+    FIRST_FLAGS
         .iter()
-        .find(|flag| flag.switch && flag.name.strip_prefix("--") == Some(bare))
+        .map(Flag::info)
+        .chain(Settings::flags())
+        .chain(AGENT_FLAGS.iter().map(Flag::info))
+}
+
+fn agent_flag(name: &str) -> Option<&'static Flag<Config>> {
+    FIRST_FLAGS
+        .iter()
+        .chain(AGENT_FLAGS)
+        .find(|flag| flag.name == name)
+}
+
+/// What flag `name` shows as its default in `config` (empty: none).
+fn flag_default(config: &Config, name: &str) -> String {
+    match agent_flag(name) {
+        Some(flag) => (flag.default)(config),
+        None => config
+            .collector_settings
+            .flag_default(name)
+            .unwrap_or_default(),
+    }
+}
+
+/// Sets what flag `name` sets, the agent's or a collector's.
+fn apply_flag(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
+    match agent_flag(name) {
+        Some(flag) => (flag.apply)(config, value),
+        None => config
+            .collector_settings
+            .apply_flag(name, value)
+            .unwrap_or_else(|| Err(format!("unknown flag {name:?}"))),
+    }
+}
+
+/// The switch that `--no-<switch>` turns off (collectors' own `--no-collector.NAME` aside).
+fn negated_switch(name: &str) -> Option<FlagInfo> {
+    let bare = name.strip_prefix("--no-")?;
+    value_flags().find(|flag| flag.switch && flag.name.strip_prefix("--") == Some(bare))
 }
 
 fn collector_switch(flag: &str, prefix: &str) -> Option<String> {
@@ -706,10 +495,9 @@ pub fn accepted_flags() -> Vec<String> {
         .iter()
         .flat_map(|(names, ..)| names.iter().map(|n| n.to_string()))
         .collect();
-    flags.extend(VALUE_FLAGS.iter().map(|flag| flag.name.to_string()));
+    flags.extend(value_flags().map(|flag| flag.name.to_string()));
     flags.extend(
-        VALUE_FLAGS
-            .iter()
+        value_flags()
             .filter(|flag| flag.switch)
             .map(|flag| format!("--no-{}", &flag.name[2..])),
     );
@@ -722,7 +510,7 @@ pub fn accepted_flags() -> Vec<String> {
 
 /// Whether `flag` takes a value.
 pub fn takes_value(flag: &str) -> bool {
-    VALUE_FLAGS.iter().any(|f| f.name == flag && !f.switch)
+    value_flags().any(|f| f.name == flag && !f.switch)
         || PLAIN_FLAGS
             .iter()
             .any(|(names, placeholder, ..)| names.contains(&flag) && !placeholder.is_empty())
@@ -787,8 +575,8 @@ pub fn usage() -> String {
         };
         push_flag(&mut text, &flag, help);
     }
-    for flag in VALUE_FLAGS {
-        let default = (flag.default)(&defaults);
+    for flag in value_flags() {
+        let default = flag_default(&defaults, flag.name);
         if flag.switch {
             // kingpin's form for a bool flag: --[no-]name.
             let help = format!("{} Default: {default}.", flag.help);
@@ -885,19 +673,22 @@ mod tests {
         .apply(&mut config)
         .unwrap();
         assert_eq!(
-            config.pi.gencmd_replay,
+            config.collector_settings.pi.gencmd_replay,
             Some(PathBuf::from("/tmp/gencmd.replay"))
         );
-        assert_eq!(config.pi.state_file, None);
+        assert_eq!(config.collector_settings.pi.state_file, None);
         assert_eq!(
-            Config::default().pi.state_file,
+            Config::default().collector_settings.pi.state_file,
             Some(PathBuf::from("/run/pimetrics/rpi-since-boot"))
         );
         assert_eq!(config.roots().dev("vcio"), PathBuf::from("/host/dev/vcio"));
-        assert_eq!(config.pi.enabled, PiEnabled::On);
-        assert_eq!(config.pi.pmic_interval.0.as_secs(), 60);
         assert_eq!(
-            config.pi.mailbox_replay,
+            config.collector_settings.pi.enabled,
+            crate::collector::rpi::PiEnabled::On
+        );
+        assert_eq!(config.collector_settings.pi.pmic_interval.0.as_secs(), 60);
+        assert_eq!(
+            config.collector_settings.pi.mailbox_replay,
             Some(PathBuf::from("/tmp/answers.replay"))
         );
         let err = parse(&["--collector.rpi.enabled=maybe"])
@@ -1034,21 +825,37 @@ mod tests {
         .unwrap()
         .apply(&mut config)
         .unwrap();
-        assert_eq!(config.netstat.fields, "^Tcp_.*");
-        assert_eq!(config.vmstat.fields, "^pgfault$");
-        assert_eq!(config.netclass.ignored_devices, "^veth");
-        assert!(config.netclass.ignore_invalid_speed);
-        assert_eq!(config.netdev.device_include, "^eth0$");
-        assert_eq!(config.diskstats.device_include, "^mmcblk0$");
-        assert!(config.diskstats.filter().unwrap().ignored("sda"));
-        assert!(!config.diskstats.filter().unwrap().ignored("mmcblk0"));
-        assert_eq!(config.arp.device_exclude, "^docker");
-        assert_eq!(config.powersupplyclass.ignored_supplies, "^AC$");
+        assert_eq!(config.collector_settings.netstat.fields, "^Tcp_.*");
+        assert_eq!(config.collector_settings.vmstat.fields, "^pgfault$");
+        assert_eq!(config.collector_settings.netclass.ignored_devices, "^veth");
+        assert!(config.collector_settings.netclass.ignore_invalid_speed);
+        assert_eq!(config.collector_settings.netdev.device_include, "^eth0$");
+        assert_eq!(
+            config.collector_settings.diskstats.device_include,
+            "^mmcblk0$"
+        );
+        assert!(config
+            .collector_settings
+            .diskstats
+            .filter()
+            .unwrap()
+            .ignored("sda"));
+        assert!(!config
+            .collector_settings
+            .diskstats
+            .filter()
+            .unwrap()
+            .ignored("mmcblk0"));
+        assert_eq!(config.collector_settings.arp.device_exclude, "^docker");
+        assert_eq!(
+            config.collector_settings.powersupplyclass.ignored_supplies,
+            "^AC$"
+        );
         parse(&["--no-collector.netclass.ignore-invalid-speed"])
             .unwrap()
             .apply(&mut config)
             .unwrap();
-        assert!(!config.netclass.ignore_invalid_speed);
+        assert!(!config.collector_settings.netclass.ignore_invalid_speed);
         for (flags, expected) in [
             (
                 &[

@@ -8,9 +8,13 @@ pub mod agent;
 pub mod cli;
 pub mod collector;
 pub mod config;
+pub mod duration;
 pub mod exposition;
+pub mod flag;
 pub mod http;
 pub mod logging;
+#[cfg(test)]
+mod module_graph;
 pub mod outbound;
 pub mod pi;
 pub mod push;
@@ -18,7 +22,6 @@ pub mod remote_write;
 pub mod roots;
 pub mod selfmetrics;
 pub mod systemd;
-pub mod textformat;
 pub mod webconfig;
 
 use std::sync::Arc;
@@ -90,7 +93,8 @@ async fn serve(source: Arc<dyn ConfigSource>, config: Config) -> Result<(), Stri
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let agent = Arc::new(Agent::start(&config)?);
+    let (scraper, node) = config.build_scraper();
+    let agent = Arc::new(Agent::start(scraper, node)?);
     // Before the endpoint starts, so a bad secret file stops the start-up with nothing running.
     let pusher = if config.push.enabled() {
         Some(push::Pusher::start(Arc::clone(&agent), &config.push)?)
@@ -163,7 +167,7 @@ async fn serve(source: Arc<dyn ConfigSource>, config: Config) -> Result<(), Stri
 
 /// The endpoint's settings from the config: limits, and TLS, auth and headers from the web
 /// config file.
-fn endpoint_settings(web: &config::WebSettings) -> Result<http::Settings, String> {
+fn endpoint_settings(web: &http::WebSettings) -> Result<http::Settings, String> {
     http::Settings::load(web)
 }
 
@@ -215,9 +219,12 @@ async fn apply(config: Config, settings: http::Settings, running: &mut Running) 
     running.endpoint.set_settings(settings);
     let agent = Arc::clone(&running.agent);
     let rebuild_config = config.clone();
-    let rebuilt = tokio::task::spawn_blocking(move || agent.rebuild(&rebuild_config))
-        .await
-        .unwrap_or_else(|err| Err(err.to_string()));
+    let rebuilt = tokio::task::spawn_blocking(move || {
+        let (scraper, node) = rebuild_config.build_scraper();
+        agent.rebuild(scraper, node)
+    })
+    .await
+    .unwrap_or_else(|err| Err(err.to_string()));
     if let Err(err) = rebuilt {
         log::error!("reload: collectors not rebuilt: {err}");
     }

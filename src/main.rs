@@ -63,7 +63,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Action::Once => {
-            print!("{}", Agent::once(&config));
+            print!("{}", Agent::once(config.build_scraper().0));
             ExitCode::SUCCESS
         }
         _ => match pimetrics::run(Arc::new(source), config) {

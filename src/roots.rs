@@ -1,16 +1,25 @@
-//! Where the agent reads the host from. Every read of /proc, /sys, /dev or / goes through `Roots`,
-//! so the agent can run in a container with the host's trees mounted elsewhere, and tests can
-//! point it at fixture trees.
+//! Where and how the agent reads the host. Every read of /proc, /sys, /dev or / goes through
+//! `Roots`, so the agent can run in a container with the host's trees mounted elsewhere, and
+//! tests can point it at fixture trees; and through the helpers here, shared by every
+//! collector: whole-file reads into reused buffers (`read_into`), files kept open and re-read
+//! with pread (`KeptFile`), optional files and attributes (`read_optional`, `read_attr`),
+//! directory listings (`dir_names`, `numbered_dirs`) and integers as the kernel writes them
+//! (`parse_u64`, `parse_i64`, `parse_int`). Only regular files are opened, never blocking.
 
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+use serde::{Deserialize, Serialize};
+
+/// The config's `paths` section and the `--path.*` flags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Roots {
     pub procfs: PathBuf,
     pub sysfs: PathBuf,
     pub rootfs: PathBuf,
+    /// Where the device nodes are (`vcio`, `vcio_gencmd`). node_exporter has no such flag.
     pub devfs: PathBuf,
 }
 
@@ -163,8 +172,46 @@ impl KeptFile {
         KeptFile { path, file: None }
     }
 
+    /// A file opened now, for callers that keep many and decide themselves what a failed
+    /// read means (`read_open`).
+    pub fn open(path: PathBuf) -> io::Result<KeptFile> {
+        let file = open_regular(&path)?;
+        Ok(KeptFile {
+            path,
+            file: Some(file),
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The current contents, into `buf` (cleared first, capacity kept), from the descriptor
+    /// kept open only: never opens the file again (one pread for an attribute). An error when
+    /// it is not open.
+    pub fn read_open(&self, buf: &mut Vec<u8>) -> io::Result<()> {
+        buf.clear();
+        match &self.file {
+            Some(file) => read_all_at(file, buf),
+            None => Err(io::Error::new(io::ErrorKind::NotConnected, "not open")),
+        }
+    }
+
+    /// `read_into` for a file that may be missing or readable by root only (cpufreq's
+    /// `cpuinfo_cur_freq`): `Ok(false)` then, an error naming the file for anything else.
+    pub fn read_if_readable(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
+        match self.read_into(buf) {
+            Ok(()) => Ok(true),
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(naming(&self.path, err)),
+        }
     }
 
     /// The whole current contents, into `buf` (cleared first, capacity kept).
@@ -225,15 +272,93 @@ pub fn read_trimmed(path: &Path) -> io::Result<String> {
     Ok(text.trim_end_matches(['\n', '\0', ' ']).to_string())
 }
 
-/// Reads a sysfs attribute holding one integer (milli-degrees, kHz, RPM...).
-pub fn read_i64(path: &Path) -> io::Result<i64> {
-    let text = read_trimmed(path)?;
-    text.trim().parse().map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{}: not an integer: {text:?}", path.display()),
-        )
-    })
+/// The error with the file's path in front, as collectors report it.
+fn naming(path: &Path, err: io::Error) -> io::Error {
+    io::Error::new(err.kind(), format!("{}: {err}", path.display()))
+}
+
+/// Reads a kept file that may legitimately be absent (a module not loaded, IPv6 off):
+/// `Ok(false)` when it does not exist, an error naming the file for any other failure.
+pub fn read_optional(file: &mut KeptFile, buf: &mut Vec<u8>) -> io::Result<bool> {
+    match file.read_into(buf) {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(naming(file.path(), err)),
+    }
+}
+
+/// Reads a sysfs attribute into `buf` and returns it without surrounding white space; `None`
+/// when it is missing or the driver refuses the read (EINVAL for `speed` on a link that is
+/// down, EOPNOTSUPP...): node_exporter skips those attributes too.
+pub fn read_attr<'a>(path: &Path, buf: &'a mut Vec<u8>) -> Option<&'a str> {
+    read_into(path, buf).ok()?;
+    std::str::from_utf8(buf).ok().map(str::trim)
+}
+
+/// Names of a directory's entries, sorted; an error when the directory cannot be read.
+pub fn dir_names(path: &Path) -> io::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(path)?
+        .filter_map(|entry| entry.ok())
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// The `<prefix>N` entries of `dir` (`cpu0`, `thermal_zone3`, `clocksource0`) as (N, path),
+/// in numeric order; other entries (`cpufreq`, `cpuidle`) are left out.
+pub fn numbered_dirs(dir: &Path, prefix: &str) -> io::Result<Vec<(u32, PathBuf)>> {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)?
+        .filter_map(|entry| entry.ok())
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let number = name.to_str()?.strip_prefix(prefix)?;
+            if !number.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some((number.parse().ok()?, entry.path()))
+        })
+        .collect();
+    found.sort_by_key(|(number, _)| *number);
+    Ok(found)
+}
+
+/// An unsigned decimal from ASCII bytes, tolerating surrounding white space.
+pub fn parse_u64(bytes: &[u8]) -> Option<u64> {
+    std::str::from_utf8(bytes).ok()?.trim().parse().ok()
+}
+
+/// A signed decimal attribute: `41868\n` (milli-degrees), `-1\n` (a cooling state).
+pub fn parse_i64(bytes: &[u8]) -> Result<i64, String> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .map(|text| text.trim_end_matches(['\n', '\0']).trim())
+        .and_then(|text| text.parse::<i64>().ok())
+        .ok_or_else(|| format!("not an integer: {:?}", String::from_utf8_lossy(bytes)))
+}
+
+/// An integer as Go's `strconv.ParseInt(text, 0, 64)` reads it (node_exporter's sysfs
+/// parser): decimal, `0x` hex (`flags`), `0o`/leading-zero octal, `0b` binary, optional sign.
+pub fn parse_int(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (negative, digits) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let lower = digits.get(..2).map(str::to_ascii_lowercase);
+    let (radix, digits) = match lower.as_deref() {
+        Some("0x") => (16, &digits[2..]),
+        Some("0o") => (8, &digits[2..]),
+        Some("0b") => (2, &digits[2..]),
+        _ if digits.len() > 1 && digits.starts_with('0') => (8, &digits[1..]),
+        _ => (10, digits),
+    };
+    if digits.is_empty() || digits.starts_with(['+', '-']) {
+        return None;
+    }
+    let magnitude = i128::from_str_radix(digits, radix).ok()?;
+    i64::try_from(if negative { -magnitude } else { magnitude }).ok()
 }
 
 /// `std::fs::read` for files under the roots: only regular files, never a blocking open.
@@ -323,6 +448,69 @@ mod tests {
             };
             assert_eq!(names(&buf), names(&fresh), "{path}");
         }
+    }
+
+    #[test]
+    fn integers_as_go_reads_them() {
+        assert_eq!(parse_int("0x1003"), Some(4099));
+        assert_eq!(parse_int("1500\n"), Some(1500));
+        assert_eq!(parse_int("-1"), Some(-1));
+        assert_eq!(parse_int("0"), Some(0));
+        assert_eq!(parse_int("010"), Some(8));
+        assert_eq!(parse_int("0b101"), Some(5));
+        for bad in [
+            "",
+            "-",
+            "0x",
+            "12a",
+            "--1",
+            "0x-1",
+            "99999999999999999999",
+            "1.5",
+        ] {
+            assert_eq!(parse_int(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn integer_attributes() {
+        assert_eq!(parse_i64(b"41868\n"), Ok(41868));
+        assert_eq!(parse_i64(b"-1\n"), Ok(-1));
+        for bad in [&b""[..], b"abc", b"1.5", b"\xff"] {
+            assert!(parse_i64(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_u64(b" 42\n"), Some(42));
+        assert_eq!(parse_u64(b"-1"), None);
+    }
+
+    #[test]
+    fn numbered_dirs_optional_files_and_attributes() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["cpu10", "cpu2", "cpufreq", "cpu", "cpu1x", "cpu0"] {
+            std::fs::create_dir(dir.path().join(name)).unwrap();
+        }
+        let found = numbered_dirs(dir.path(), "cpu").unwrap();
+        let numbers: Vec<u32> = found.iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, [0, 2, 10]);
+        assert_eq!(found[2].1, dir.path().join("cpu10"));
+        let mut buf = Vec::new();
+        let mut absent = KeptFile::new(dir.path().join("absent"));
+        assert!(!read_optional(&mut absent, &mut buf).unwrap());
+        let err = read_optional(&mut KeptFile::new(dir.path().join("cpu0")), &mut buf).unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with(&dir.path().join("cpu0").display().to_string()));
+        std::fs::write(dir.path().join("speed"), " 1000\n").unwrap();
+        assert_eq!(read_attr(&dir.path().join("speed"), &mut buf), Some("1000"));
+        assert_eq!(read_attr(&dir.path().join("nope"), &mut buf), None);
+        let kept = KeptFile::open(dir.path().join("speed")).unwrap();
+        kept.read_open(&mut buf).unwrap();
+        assert_eq!(buf, b" 1000\n");
+        assert!(KeptFile::new(dir.path().join("speed"))
+            .read_open(&mut buf)
+            .is_err());
+        let mut missing = KeptFile::new(dir.path().join("absent"));
+        assert!(!missing.read_if_readable(&mut buf).unwrap());
     }
 
     #[test]

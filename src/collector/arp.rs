@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::device_filter::DeviceFilter;
 use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::flag::Flag;
 
 /// The arp collector's settings (`arp: (device_exclude: "^docker")`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -19,14 +20,40 @@ pub struct ArpConfig {
     pub device_include: String,
 }
 
-impl ArpConfig {
-    pub fn validate(&self) -> Result<(), String> {
+impl super::CollectorSettings for ArpConfig {
+    /// `--collector.*` flags of these settings (node_exporter's names).
+    const FLAGS: &'static [Flag<Self>] = &[
+        Flag {
+            name: "--collector.arp.device-include",
+            placeholder: "REGEX",
+            help: "Regexp of arp devices to include (mutually exclusive to device-exclude). Config: arp.device_include.",
+            default: |s| s.device_include.clone(),
+            switch: false,
+            apply: |s, v| {
+                s.device_include = v.to_string();
+                Ok(())
+            },
+        },
+        Flag {
+            name: "--collector.arp.device-exclude",
+            placeholder: "REGEX",
+            help: "Regexp of arp devices to exclude (mutually exclusive to device-include). Config: arp.device_exclude.",
+            default: |s| s.device_exclude.clone(),
+            switch: false,
+            apply: |s, v| {
+                s.device_exclude = v.to_string();
+                Ok(())
+            },
+        },
+    ];
+
+    fn validate(&self) -> Result<(), String> {
         DeviceFilter::new("arp", &self.device_exclude, &self.device_include).map(|_| ())
     }
 }
 
-pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
-    let settings = &ctx.config.arp;
+pub fn build(ctx: &Context<ArpConfig>, out: &mut Exposition) -> Setup {
+    let settings = ctx.settings;
     let filter = match DeviceFilter::new("arp", &settings.device_exclude, &settings.device_include)
     {
         Ok(filter) => filter,

@@ -3,10 +3,9 @@
 //! module loaded the files are absent and the collector exports nothing (node_exporter: "no
 //! data"), without failing.
 
-use crate::roots::KeptFile;
+use crate::roots::{parse_u64, read_optional, KeptFile};
 
-use super::sysattr::read_optional;
-use super::{parse_u64, CollectError, Collector, Context, Setup};
+use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
 
 /// Column of /proc/net/stat/nf_conntrack, family suffix and help (node_exporter's names).

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
-use crate::roots::KeptFile;
+use crate::roots::{numbered_dirs, KeptFile};
 
 /// (file, metric, help) of the numeric attributes, node_exporter's names.
 const FREQUENCIES: [(&str, &str, &str); 6] = [
@@ -97,26 +97,11 @@ struct CpufreqCollector {
 
 /// The CPUs (`cpuN` entries of `cpu_dir`) that have a cpufreq directory, by number.
 fn find_cpufreq_cpus(cpu_dir: &Path) -> io::Result<Vec<CpufreqCpu>> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(cpu_dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(number) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("cpu"))
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let dir = entry.path().join("cpufreq");
-        // On a Pi cpuN/cpufreq is a symlink to ../cpufreq/policy0: follow it.
-        if dir.is_dir() {
-            found.push((number, dir));
-        }
-    }
-    found.sort_by_key(|(number, _)| *number);
-    Ok(found
+    Ok(numbered_dirs(cpu_dir, "cpu")?
         .into_iter()
+        .map(|(number, cpu)| (number, cpu.join("cpufreq")))
+        // On a Pi cpuN/cpufreq is a symlink to ../cpufreq/policy0: follow it.
+        .filter(|(_, dir)| dir.is_dir())
         .map(|(number, dir)| CpufreqCpu {
             number,
             label: number.to_string(),
@@ -151,22 +136,6 @@ pub fn governors<'a>(
         .map(move |g| (g, g == current)))
 }
 
-/// Reads a sysfs attribute; `Ok(false)` when it is missing or unreadable, which is normal.
-fn read_optional(file: &mut KeptFile, buf: &mut Vec<u8>) -> Result<bool, CollectError> {
-    match file.read_into(buf) {
-        Ok(()) => Ok(true),
-        Err(err)
-            if matches!(
-                err.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
-            ) =>
-        {
-            Ok(false)
-        }
-        Err(err) => Err(CollectError(format!("{}: {err}", file.path().display()))),
-    }
-}
-
 /// Writes node_cpu_scaling_governor for one CPU; nothing when either file is missing.
 fn update_governors(
     cpu: &mut CpufreqCpu,
@@ -175,8 +144,8 @@ fn update_governors(
     family: FamilyId,
     out: &mut Exposition,
 ) -> Result<(), CollectError> {
-    if !read_optional(&mut cpu.governor, current)?
-        || !read_optional(&mut cpu.available_governors, available)?
+    if !cpu.governor.read_if_readable(current)?
+        || !cpu.available_governors.read_if_readable(available)?
     {
         return Ok(());
     }
@@ -191,7 +160,7 @@ impl Collector for CpufreqCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
         let mut first_error = None;
         // A missing offline file (old kernels, fixtures) means all CPUs are online.
-        if !read_optional(&mut self.offline, &mut self.offline_buf)? {
+        if !self.offline.read_if_readable(&mut self.offline_buf)? {
             self.offline_buf.clear();
         }
         for cpu in &mut self.cpus {
@@ -212,7 +181,7 @@ impl Collector for CpufreqCollector {
                 continue;
             }
             for (file, id) in cpu.files.iter_mut().zip(self.frequencies) {
-                match read_optional(file, &mut self.buf) {
+                match file.read_if_readable(&mut self.buf) {
                     Ok(true) => match parse_khz(&self.buf) {
                         Some(hertz) => out.sample(id, &[&cpu.label], hertz),
                         None => {
@@ -227,7 +196,7 @@ impl Collector for CpufreqCollector {
                     },
                     Ok(false) => {}
                     Err(err) => {
-                        first_error.get_or_insert(err);
+                        first_error.get_or_insert(err.into());
                     }
                 }
             }

@@ -13,7 +13,83 @@ use std::path::{Path, PathBuf};
 
 use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
-use crate::roots::KeptFile;
+use crate::flag::Flag;
+use crate::roots::{parse_u64, KeptFile};
+
+use serde::{Deserialize, Serialize};
+
+
+pub const DEFAULT_DISK_DEVICE_EXCLUDE: &str =
+    "^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiskstatsConfig {
+    /// Regex of block devices to skip (partitions, loop and RAM disks by default).
+    pub device_exclude: String,
+    /// Regex of the only block devices to report; setting it drops the default exclude (as
+    /// node_exporter does); exclusive with a changed `device_exclude`.
+    pub device_include: String,
+}
+
+impl Default for DiskstatsConfig {
+    fn default() -> Self {
+        DiskstatsConfig {
+            device_exclude: DEFAULT_DISK_DEVICE_EXCLUDE.to_string(),
+            device_include: String::new(),
+        }
+    }
+}
+
+impl DiskstatsConfig {
+    /// node_exporter's rule: an include replaces the default exclude.
+    pub fn filter(&self) -> Result<super::device_filter::DeviceFilter, String> {
+        let exclude = if !self.device_include.is_empty()
+            && self.device_exclude == DEFAULT_DISK_DEVICE_EXCLUDE
+        {
+            ""
+        } else {
+            &self.device_exclude
+        };
+        super::device_filter::DeviceFilter::new(
+            "diskstats",
+            exclude,
+            &self.device_include,
+        )
+    }
+}
+
+impl super::CollectorSettings for DiskstatsConfig {
+    /// `--collector.*` flags of these settings (node_exporter's names).
+    const FLAGS: &'static [Flag<Self>] = &[
+        Flag {
+            name: "--collector.diskstats.device-exclude",
+            placeholder: "REGEX",
+            help: "Regexp of diskstats devices to exclude. Config: diskstats.device_exclude.",
+            default: |s| s.device_exclude.clone(),
+            switch: false,
+            apply: |s, v| {
+                s.device_exclude = v.to_string();
+                Ok(())
+            },
+        },
+        Flag {
+            name: "--collector.diskstats.device-include",
+            placeholder: "REGEX",
+            help: "Regexp of diskstats devices to include (mutually exclusive to device-exclude; setting it drops the default exclude). Config: diskstats.device_include.",
+            default: |s| s.device_include.clone(),
+            switch: false,
+            apply: |s, v| {
+                s.device_include = v.to_string();
+                Ok(())
+            },
+        },
+    ];
+
+    fn validate(&self) -> Result<(), String> {
+        self.filter().map(|_| ())
+    }
+}
 
 const SECONDS_PER_TICK: f64 = 1.0 / 1000.0;
 /// "Standard UNIX 512-byte sectors", whatever the device's block size (Documentation/block/stat.rst).
@@ -144,8 +220,8 @@ const ATA: [(&str, &str, &str); 3] = [
     ),
 ];
 
-pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
-    let filter = match ctx.config.diskstats.filter() {
+pub fn build(ctx: &Context<DiskstatsConfig>, out: &mut Exposition) -> Setup {
+    let filter = match ctx.settings.filter() {
         Ok(filter) => filter,
         Err(err) => return Setup::Unavailable(err),
     };
@@ -345,7 +421,7 @@ pub fn parse_udev(bytes: &[u8]) -> Udev {
 
 /// /sys/block/<dev>/queue/rotational as node_exporter labels it: base 2, "0" when missing.
 fn rotational_label(raw: &[u8]) -> String {
-    match super::parse_u64(raw) {
+    match parse_u64(raw) {
         Some(value) => format!("{value:b}"),
         None => "0".to_string(),
     }

@@ -1,9 +1,9 @@
 //! node_entropy_available_bits and node_entropy_pool_size_bits from
 //! /proc/sys/kernel/random/{entropy_avail,poolsize}.
 
-use crate::roots::KeptFile;
+use crate::roots::{parse_u64, KeptFile};
 
-use super::{parse_u64, read_kept, CollectError, Collector, Context, Setup};
+use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {

@@ -25,7 +25,90 @@ use regex_lite::Regex;
 
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::flag::Flag;
 use crate::roots::{KeptFile, Roots};
+use serde::{Deserialize, Serialize};
+
+use crate::duration::{at_most, Seconds, MAX_TIMEOUT};
+
+
+/// node_exporter's defaults, so the same filesystems are reported.
+pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
+    "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+pub const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$";
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesystemConfig {
+    /// Regex of mount points to skip.
+    pub mount_points_exclude: String,
+    /// Regex of filesystem types to skip.
+    pub fs_types_exclude: String,
+    /// How long a statfs may take before its mount is reported with `device_error` and skipped.
+    pub mount_timeout: Seconds,
+}
+
+impl Default for FilesystemConfig {
+    fn default() -> Self {
+        FilesystemConfig {
+            mount_points_exclude: DEFAULT_MOUNT_POINTS_EXCLUDE.to_string(),
+            fs_types_exclude: DEFAULT_FS_TYPES_EXCLUDE.to_string(),
+            mount_timeout: Seconds(Duration::from_secs(5)),
+        }
+    }
+}
+
+impl super::CollectorSettings for FilesystemConfig {
+    /// `--collector.*` flags of these settings (node_exporter's names).
+    const FLAGS: &'static [Flag<Self>] = &[
+        Flag {
+            name: "--collector.filesystem.mount-points-exclude",
+            placeholder: "REGEX",
+            help: "Regexp of mount points to exclude for filesystem collector. Config: filesystem.mount_points_exclude.",
+            default: |s| s.mount_points_exclude.clone(),
+            switch: false,
+            apply: |s, v| {
+                s.mount_points_exclude = v.to_string();
+                Ok(())
+            },
+        },
+        Flag {
+            name: "--collector.filesystem.fs-types-exclude",
+            placeholder: "REGEX",
+            help: "Regexp of filesystem types to exclude for filesystem collector. Config: filesystem.fs_types_exclude.",
+            default: |s| s.fs_types_exclude.clone(),
+            switch: false,
+            apply: |s, v| {
+                s.fs_types_exclude = v.to_string();
+                Ok(())
+            },
+        },
+        Flag {
+            name: "--collector.filesystem.mount-timeout",
+            placeholder: "DURATION",
+            help: "How long to wait for a mount to respond before marking it as stale. Config: filesystem.mount_timeout.",
+            default: |s| s.mount_timeout.to_string(),
+            switch: false,
+            apply: |s, v| {
+                s.mount_timeout = Seconds::parse(v)?;
+                Ok(())
+            },
+        },
+    ];
+
+    fn validate(&self) -> Result<(), String> {
+        for (key, pattern) in [
+            ("filesystem.mount_points_exclude", &self.mount_points_exclude),
+            ("filesystem.fs_types_exclude", &self.fs_types_exclude),
+        ] {
+            Regex::new(pattern)
+                .map_err(|err| format!("{key}: invalid regex {pattern:?}: {err}"))?;
+        }
+        if self.mount_timeout.0.is_zero() {
+            return Err("filesystem.mount_timeout: must be more than 0".into());
+        }
+        at_most("filesystem.mount_timeout", self.mount_timeout, MAX_TIMEOUT)
+    }
+}
 
 /// What statvfs says about a filesystem, in its own units.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -237,12 +320,12 @@ fn answers_from_memory(fs_type: &str) -> bool {
     )
 }
 
-pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
+pub fn build(ctx: &Context<FilesystemConfig>, out: &mut Exposition) -> Setup {
     build_with(ctx, out, Arc::new(LibcStatFs))
 }
 
-fn build_with(ctx: &Context, out: &mut Exposition, statfs: Arc<dyn StatFs>) -> Setup {
-    let config = &ctx.config.filesystem;
+fn build_with(ctx: &Context<FilesystemConfig>, out: &mut Exposition, statfs: Arc<dyn StatFs>) -> Setup {
+    let config = ctx.settings;
     let mount_points_exclude = match Regex::new(&config.mount_points_exclude) {
         Ok(regex) => regex,
         Err(err) => return Setup::Unavailable(format!("filesystem.mount_points_exclude: {err}")),
@@ -614,7 +697,6 @@ mod tests {
     use std::path::PathBuf;
     use std::sync::{Condvar, Mutex};
 
-    use crate::config::{Config, Seconds};
 
     // Raspberry Pi OS Bookworm (Pi 4, 64-bit) /proc/mounts, assembled from lines quoted in
     // public projects' tests; a USB stick with a space in its label added.
@@ -793,11 +875,13 @@ cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime,nsdelegate,memory
             rootfs: dir.path().join("root"),
             devfs: "/dev".into(),
         };
-        let mut config = Config::default();
-        config.filesystem.mount_timeout = Seconds(Duration::from_millis(100));
+        let settings = FilesystemConfig {
+            mount_timeout: Seconds(Duration::from_millis(100)),
+            ..FilesystemConfig::default()
+        };
         let ctx = Context {
             roots: &roots,
-            config: &config,
+            settings: &settings,
         };
         let statfs = Arc::new(HangingStatFs {
             hang_on: "mnt/nfs",

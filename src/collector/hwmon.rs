@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
-use crate::roots::KeptFile;
+use crate::roots::{dir_names, KeptFile};
 
 /// Sensor types node_exporter exports; other files of a chip directory are ignored.
 const SENSOR_TYPES: &[&str] = &[
@@ -299,6 +299,18 @@ pub fn chip_label(dir: &Path) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
+/// The chip directories of `class` (/sys/class/hwmon), in name order: the hwmonN links
+/// followed to ../../devices/...; dangling links are skipped.
+pub fn chip_dirs(class: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = fs::read_dir(class)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|path| path.is_dir())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
 /// The human-readable chip name (`chip_name` label): the cleaned `name` file.
 pub fn chip_name(dir: &Path) -> Option<String> {
     let raw = crate::roots::read(&dir.join("name")).ok()?;
@@ -333,14 +345,9 @@ fn sensor_files(dir: &Path) -> BTreeMap<String, BTreeMap<String, (String, PathBu
         vec![dir]
     };
     for dir in dirs {
-        let Ok(entries) = fs::read_dir(dir) else {
+        let Ok(names) = dir_names(dir) else {
             continue;
         };
-        let mut names: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
-        names.sort();
         for file in names {
             let Some(split) = split_sensor_file(&file) else {
                 continue;
@@ -414,17 +421,10 @@ fn scan_chip(
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     let class = ctx.roots.sys("class/hwmon");
-    let entries = match fs::read_dir(&class) {
-        Ok(entries) => entries,
+    let dirs = match chip_dirs(&class) {
+        Ok(dirs) => dirs,
         Err(err) => return Setup::Unavailable(format!("{}: {err}", class.display())),
     };
-    let mut dirs: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        // Follows the hwmonN -> ../../devices/... links; dangling links are skipped.
-        .filter(|path| path.is_dir())
-        .collect();
-    dirs.sort();
     let chip_names = out.family(
         "node_hwmon_chip_names",
         "Annotation metric for human-readable chip names",

@@ -1,9 +1,9 @@
 //! node_kernel_hung_tasks_total from /proc/sys/kernel/hung_task_detect_count (Linux 6.13+,
 //! with CONFIG_DETECT_HUNG_TASK). Other kernels: the collector is off, said once at start-up.
 
-use crate::roots::KeptFile;
+use crate::roots::{parse_u64, KeptFile};
 
-use super::{parse_u64, read_kept, CollectError, Collector, Context, Setup};
+use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {

@@ -1,5 +1,9 @@
-//! Collectors, one per file, each behind the small `Collector` trait and listed once in
-//! `COLLECTORS` with its name and whether it runs by default (node_exporter's layout).
+//! Collectors, one per file, each behind the small `Collector` trait and listed once in the
+//! `collectors!` table below with its name, whether it runs by default and, if it has
+//! settings, the key of its config section and its settings type (node_exporter's layout: a
+//! collector owns its settings and flags, `CollectorSettings`). The table declares the module,
+//! its row in `COLLECTORS` and its field of `Settings`, through which the config routes the
+//! section; a collector's `build` gets only its own settings.
 //!
 //! A collector is built once at start-up: it resolves its paths, registers its metric families
 //! and decides whether it applies to this machine at all. A scrape then only reads and writes.
@@ -9,46 +13,18 @@ use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
-use crate::config::Config;
+use serde::de::{DeserializeOwned, MapAccess};
+use serde::ser::SerializeStruct;
+use serde::Serialize;
+
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::flag::{Flag, FlagInfo};
 use crate::roots::Roots;
 
-pub mod arp;
-pub mod conntrack;
-pub mod cpu;
-pub mod cpufreq;
 pub(crate) mod device_filter;
-pub mod diskstats;
-pub mod entropy;
-pub mod filefd;
-pub mod filesystem;
-pub mod hwmon;
-pub mod kernel_hung;
-pub mod loadavg;
-pub mod meminfo;
-pub mod netclass;
-pub mod netdev;
-pub mod netstat;
-pub mod nfs;
-pub mod nvme;
-pub mod os;
-pub mod powersupplyclass;
-pub mod pressure;
-pub mod rpi;
-pub mod schedstat;
-pub mod selinux;
-pub mod sockstat;
-pub mod softnet;
-pub mod stat;
-mod sysattr;
-pub mod textfile;
-pub mod thermal_zone;
-pub mod time;
-pub mod timex;
-pub mod udp_queues;
-pub mod uname;
-pub mod vmstat;
-pub mod watchdog;
+mod named_families;
+#[cfg(test)]
+mod parser_mutations;
 
 /// One source of metrics.
 pub trait Collector: Send {
@@ -65,56 +41,167 @@ pub enum Setup {
     Unavailable(String),
 }
 
-/// Everything a collector may look at when it is built.
-pub struct Context<'a> {
+/// What a collector is built from: the roots to read below, and its own settings (`()` for a
+/// collector without any).
+pub struct Context<'a, S = ()> {
     pub roots: &'a Roots,
-    pub config: &'a Config,
+    pub settings: &'a S,
+}
+
+/// A collector's own settings: one section of the config file, named by the collector's row
+/// in `COLLECTORS`. Every key is optional (serde `default`); `validate` checks what serde
+/// cannot (regexes, bounds), with messages that start with the key's path
+/// ("diskstats.device_exclude: ...").
+pub trait CollectorSettings:
+    Default + Clone + PartialEq + fmt::Debug + Serialize + DeserializeOwned + 'static
+{
+    /// The command-line flags that set these settings, in `--help` order.
+    const FLAGS: &'static [Flag<Self>] = &[];
+
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+fn find_flag<S: CollectorSettings>(name: &str) -> Option<&'static Flag<S>> {
+    S::FLAGS.iter().find(|flag| flag.name == name)
 }
 
 pub struct CollectorSpec {
     pub name: &'static str,
     pub enabled_by_default: bool,
-    pub build: fn(&Context, &mut Exposition) -> Setup,
+    /// The key of its section in the config file, if it has settings.
+    pub settings_key: Option<&'static str>,
+    pub build: fn(&Context<Settings>, &mut Exposition) -> Setup,
 }
 
-/// The collector table. Keep it sorted by name.
-#[rustfmt::skip]
-pub const COLLECTORS: &[CollectorSpec] = &[
-    CollectorSpec { name: "arp", enabled_by_default: true, build: arp::build },
-    CollectorSpec { name: "conntrack", enabled_by_default: true, build: conntrack::build },
-    CollectorSpec { name: "cpu", enabled_by_default: true, build: cpu::build },
-    CollectorSpec { name: "cpufreq", enabled_by_default: true, build: cpufreq::build },
-    CollectorSpec { name: "diskstats", enabled_by_default: true, build: diskstats::build },
-    CollectorSpec { name: "entropy", enabled_by_default: true, build: entropy::build },
-    CollectorSpec { name: "filefd", enabled_by_default: true, build: filefd::build },
-    CollectorSpec { name: "filesystem", enabled_by_default: true, build: filesystem::build },
-    CollectorSpec { name: "hwmon", enabled_by_default: true, build: hwmon::build },
-    CollectorSpec { name: "kernel_hung", enabled_by_default: true, build: kernel_hung::build },
-    CollectorSpec { name: "loadavg", enabled_by_default: true, build: loadavg::build },
-    CollectorSpec { name: "meminfo", enabled_by_default: true, build: meminfo::build },
-    CollectorSpec { name: "netclass", enabled_by_default: true, build: netclass::build },
-    CollectorSpec { name: "netdev", enabled_by_default: true, build: netdev::build },
-    CollectorSpec { name: "netstat", enabled_by_default: true, build: netstat::build },
-    CollectorSpec { name: "nfs", enabled_by_default: true, build: nfs::build },
-    CollectorSpec { name: "nvme", enabled_by_default: true, build: nvme::build },
-    CollectorSpec { name: "os", enabled_by_default: true, build: os::build },
-    CollectorSpec { name: "powersupplyclass", enabled_by_default: true, build: powersupplyclass::build },
-    CollectorSpec { name: "pressure", enabled_by_default: true, build: pressure::build },
-    CollectorSpec { name: "rpi", enabled_by_default: true, build: rpi::build },
-    CollectorSpec { name: "schedstat", enabled_by_default: true, build: schedstat::build },
-    CollectorSpec { name: "selinux", enabled_by_default: true, build: selinux::build },
-    CollectorSpec { name: "sockstat", enabled_by_default: true, build: sockstat::build },
-    CollectorSpec { name: "softnet", enabled_by_default: true, build: softnet::build },
-    CollectorSpec { name: "stat", enabled_by_default: true, build: stat::build },
-    CollectorSpec { name: "textfile", enabled_by_default: true, build: textfile::build },
-    CollectorSpec { name: "thermal_zone", enabled_by_default: true, build: thermal_zone::build },
-    CollectorSpec { name: "time", enabled_by_default: true, build: time::build },
-    CollectorSpec { name: "timex", enabled_by_default: true, build: timex::build },
-    CollectorSpec { name: "udp_queues", enabled_by_default: true, build: udp_queues::build },
-    CollectorSpec { name: "uname", enabled_by_default: true, build: uname::build },
-    CollectorSpec { name: "vmstat", enabled_by_default: true, build: vmstat::build },
-    CollectorSpec { name: "watchdog", enabled_by_default: true, build: watchdog::build },
-];
+/// Declares the collector table, the collector modules and `Settings` (every collector's
+/// section) from one row per collector: `name: enabled by default [, key: SettingsType];`.
+/// The module of a collector has the collector's name and a `build(&Context<S>, out)`.
+macro_rules! collectors {
+    ($($name:ident: $default:literal $(, $key:ident: $settings:ty)?;)*) => {
+        $(pub mod $name;)*
+
+        /// Every collector's own settings, by the key of its section in the config file.
+        #[derive(Debug, Clone, PartialEq, Default)]
+        pub struct Settings {
+            $($(pub $key: $settings,)?)*
+        }
+
+        impl Settings {
+            /// The section keys, in table order.
+            pub const KEYS: &'static [&'static str] = &[$($(stringify!($key),)?)*];
+
+            /// Reads the value of section `key` from `map`; false: no collector has that key.
+            pub fn deserialize_section<'de, A: MapAccess<'de>>(
+                &mut self,
+                key: &str,
+                map: &mut A,
+            ) -> Result<bool, A::Error> {
+                match key {
+                    $($(stringify!($key) => self.$key = map.next_value()?,)?)*
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            }
+
+            /// Writes every section into the config's struct.
+            pub fn serialize_sections<S: SerializeStruct>(&self, out: &mut S) -> Result<(), S::Error> {
+                $($(out.serialize_field(stringify!($key), &self.$key)?;)?)*
+                Ok(())
+            }
+
+            /// Every collector's flags, in table order.
+            pub fn flags() -> impl Iterator<Item = FlagInfo> {
+                std::iter::empty()
+                    $($(.chain(<$settings as CollectorSettings>::FLAGS.iter().map(Flag::info)))?)*
+            }
+
+            /// The value flag `name` shows as its default, if a collector has that flag.
+            pub fn flag_default(&self, name: &str) -> Option<String> {
+                $($(
+                    if let Some(flag) = find_flag::<$settings>(name) {
+                        return Some((flag.default)(&self.$key));
+                    }
+                )?)*
+                None
+            }
+
+            /// Sets what flag `name` sets, if a collector has that flag.
+            pub fn apply_flag(&mut self, name: &str, value: &str) -> Option<Result<(), String>> {
+                $($(
+                    if let Some(flag) = find_flag::<$settings>(name) {
+                        return Some((flag.apply)(&mut self.$key, value));
+                    }
+                )?)*
+                None
+            }
+
+            /// Each collector's settings check themselves, in table order.
+            pub fn validate(&self) -> Result<(), String> {
+                $($(CollectorSettings::validate(&self.$key)?;)?)*
+                Ok(())
+            }
+        }
+
+        /// The collector table, sorted by name.
+        pub const COLLECTORS: &[CollectorSpec] = &[$(
+            CollectorSpec {
+                name: stringify!($name),
+                enabled_by_default: $default,
+                settings_key: collectors!(@key $($key)?),
+                build: collectors!(@build $name $(, $key)?),
+            },
+        )*];
+    };
+    (@key) => { None };
+    (@key $key:ident) => { Some(stringify!($key)) };
+    (@build $name:ident) => {
+        |ctx, out| $name::build(&Context { roots: ctx.roots, settings: &() }, out)
+    };
+    (@build $name:ident, $key:ident) => {
+        |ctx, out| $name::build(&Context { roots: ctx.roots, settings: &ctx.settings.$key }, out)
+    };
+}
+
+// The collector table, sorted by name: `name: enabled by default[, config section: its
+// settings type];`. A new collector is its file and one row here.
+collectors! {
+    arp: true, arp: arp::ArpConfig;
+    conntrack: true;
+    cpu: true;
+    cpufreq: true;
+    diskstats: true, diskstats: diskstats::DiskstatsConfig;
+    entropy: true;
+    filefd: true;
+    filesystem: true, filesystem: filesystem::FilesystemConfig;
+    hwmon: true;
+    kernel_hung: true;
+    loadavg: true;
+    meminfo: true;
+    netclass: true, netclass: netclass::NetclassConfig;
+    netdev: true, netdev: netdev::NetdevConfig;
+    netstat: true, netstat: netstat::NetstatConfig;
+    nfs: true;
+    nvme: true;
+    os: true;
+    powersupplyclass: true, powersupplyclass: powersupplyclass::PowerSupplyConfig;
+    pressure: true;
+    rpi: true, pi: rpi::PiConfig;
+    schedstat: true;
+    selinux: true;
+    sockstat: true;
+    softnet: true;
+    stat: true;
+    textfile: true, textfile: textfile::TextfileConfig;
+    thermal_zone: true;
+    time: true;
+    timex: true;
+    udp_queues: true;
+    uname: true;
+    vmstat: true, vmstat: vmstat::VmstatConfig;
+    watchdog: true;
+}
 
 pub fn spec(name: &str) -> Option<&'static CollectorSpec> {
     COLLECTORS.iter().find(|spec| spec.name == name)
@@ -224,7 +311,7 @@ pub struct Scraper {
 
 impl Scraper {
     /// Builds the collectors named in `enabled` (in table order).
-    pub fn new(ctx: &Context, node: &str, enabled: &[&'static str]) -> Scraper {
+    pub fn new(ctx: &Context<Settings>, node: &str, enabled: &[&'static str]) -> Scraper {
         let mut exposition = Exposition::new(node);
         let duration = exposition.family(
             "node_scrape_collector_duration_seconds",
@@ -313,11 +400,6 @@ impl Scraper {
     pub fn exposition(&self) -> &Exposition {
         &self.exposition
     }
-}
-
-/// Parses an unsigned decimal from ASCII bytes, tolerating surrounding white space.
-pub fn parse_u64(bytes: &[u8]) -> Option<u64> {
-    std::str::from_utf8(bytes).ok()?.trim().parse().ok()
 }
 
 #[cfg(test)]
@@ -415,6 +497,38 @@ mod tests {
         assert!(CollectorSelection::from_params(&["warp"], &[]).is_err());
         assert!(CollectorSelection::from_params(&["cpu"], &["meminfo"]).is_err());
         assert!(CollectorSelection::All.includes("cpu"));
+    }
+
+    #[test]
+    fn settings_sections_come_from_the_table() {
+        let keys: Vec<_> = COLLECTORS.iter().filter_map(|s| s.settings_key).collect();
+        assert_eq!(keys, Settings::KEYS);
+        assert_eq!(spec("rpi").and_then(|s| s.settings_key), Some("pi"));
+        assert_eq!(spec("cpu").and_then(|s| s.settings_key), None);
+        let mut bad = Settings::default();
+        bad.vmstat.fields = "(".into();
+        assert!(bad.validate().unwrap_err().starts_with("vmstat.fields: "));
+    }
+
+    #[test]
+    fn collector_flags_round_trip_their_defaults() {
+        let mut settings = Settings::default();
+        let names: Vec<_> = Settings::flags().map(|flag| flag.name).collect();
+        assert!(
+            names.contains(&"--collector.rpi.pmic-interval"),
+            "{names:?}"
+        );
+        let unique: std::collections::BTreeSet<_> = names.iter().collect();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        for name in &names {
+            assert!(name.starts_with("--collector."), "{name}");
+            let default = settings.flag_default(name).unwrap();
+            settings.apply_flag(name, &default).unwrap().unwrap();
+        }
+        assert_eq!(settings, Settings::default());
+        assert!(settings.apply_flag("--web.listen-address", ":1").is_none());
+        let err = settings.apply_flag("--collector.rpi.enabled", "maybe");
+        assert!(err.unwrap().is_err());
     }
 
     #[test]

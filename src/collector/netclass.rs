@@ -5,16 +5,15 @@
 //! files on virtual devices) are skipped, as node_exporter skips them.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use regex_lite::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::sysattr::{dir_names, parse_int, read_attr};
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::flag::{parse_bool, Flag};
+use crate::roots::{dir_names, parse_int, read_attr, KeptFile};
 
 /// The netclass collector's settings (`netclass: (ignored_devices: "^veth", ...)`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,8 +34,34 @@ impl Default for NetclassConfig {
     }
 }
 
-impl NetclassConfig {
-    pub fn validate(&self) -> Result<(), String> {
+impl super::CollectorSettings for NetclassConfig {
+    /// `--collector.*` flags of these settings (node_exporter's names).
+    const FLAGS: &'static [Flag<Self>] = &[
+        Flag {
+            name: "--collector.netclass.ignored-devices",
+            placeholder: "REGEX",
+            help: "Regexp of net devices to ignore for netclass collector. Config: netclass.ignored_devices.",
+            default: |s| s.ignored_devices.clone(),
+            switch: false,
+            apply: |s, v| {
+                s.ignored_devices = v.to_string();
+                Ok(())
+            },
+        },
+        Flag {
+            name: "--collector.netclass.ignore-invalid-speed",
+            placeholder: "",
+            help: "Ignore devices where the speed is invalid. Config: netclass.ignore_invalid_speed.",
+            default: |s| s.ignore_invalid_speed.to_string(),
+            switch: true,
+            apply: |s, v| {
+                s.ignore_invalid_speed = parse_bool(v)?;
+                Ok(())
+            },
+        },
+    ];
+
+    fn validate(&self) -> Result<(), String> {
         super::device_filter::regex("netclass.ignored_devices", &self.ignored_devices).map(|_| ())
     }
 }
@@ -75,8 +100,8 @@ const FLAGS: usize = 7;
 /// The text attributes in node_network_info, in label order after `device`.
 const INFO_FILES: [&str; 5] = ["address", "broadcast", "duplex", "operstate", "ifalias"];
 
-pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
-    let settings = &ctx.config.netclass;
+pub fn build(ctx: &Context<NetclassConfig>, out: &mut Exposition) -> Setup {
+    let settings = ctx.settings;
     let ignored =
         match super::device_filter::regex("netclass.ignored_devices", &settings.ignored_devices) {
             Ok(regex) => regex,
@@ -180,11 +205,12 @@ fn open_devices_limit() -> usize {
 }
 
 /// A device's attribute files, opened when the device is first seen and then re-read with
-/// pread at offset 0 (sysfs builds the value anew for every read from offset 0): one system
-/// call per value instead of open, read and close (about 90 values per scrape on a Pi).
+/// pread at offset 0 (`KeptFile::read_open`; sysfs builds the value anew for every read from
+/// offset 0): one system call per value instead of open, read and close (about 90 values per
+/// scrape on a Pi).
 struct OpenDevice {
     /// ATTRIBUTES, then INFO_FILES; `None` where the device has no such file.
-    files: Vec<Option<File>>,
+    files: Vec<Option<KeptFile>>,
     /// The generation of the last scrape that listed the device.
     seen: u64,
     /// A read failed as it does when the device is gone (a device of the same name may have
@@ -198,15 +224,18 @@ impl OpenDevice {
             .iter()
             .map(|(file, _, _)| *file)
             .chain(INFO_FILES)
-            .map(|file| File::open(dir.join(file)))
+            .map(|file| KeptFile::open(dir.join(file)))
             .collect::<Vec<_>>();
-        // Absent or unreadable (permissions): left out, as node_exporter leaves it out. Any
-        // other failure (out of descriptors) says nothing about the file: try again later.
+        // Absent, unreadable (permissions) or not a regular file: left out, as node_exporter
+        // leaves it out. Any other failure (out of descriptors) says nothing about the file:
+        // try again later.
         let stale = files.iter().any(|file| {
             file.as_ref().is_err_and(|err| {
                 !matches!(
                     err.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                    std::io::ErrorKind::NotFound
+                        | std::io::ErrorKind::PermissionDenied
+                        | std::io::ErrorKind::InvalidInput
                 )
             })
         });
@@ -228,7 +257,6 @@ fn read_value<'a>(
 ) -> Option<&'a str> {
     if let Some(open) = open {
         let file = open.files.get(index)?.as_ref()?;
-        buf.resize(4096, 0);
         return read_open(file, buf, &mut open.stale);
     }
     let name = ATTRIBUTES
@@ -244,9 +272,9 @@ fn read_value<'a>(
 /// Reads an opened attribute from its start: `Some(text)`, or `None` when the driver refuses
 /// the value now (EINVAL, EOPNOTSUPP, ENODATA: `speed` of a link that is down) or on any
 /// other error, which also marks the device stale.
-fn read_open<'a>(file: &File, buf: &'a mut [u8], stale: &mut bool) -> Option<&'a str> {
-    match file.read_at(buf, 0) {
-        Ok(len) => std::str::from_utf8(&buf[..len]).ok().map(str::trim),
+fn read_open<'a>(file: &KeptFile, buf: &'a mut Vec<u8>, stale: &mut bool) -> Option<&'a str> {
+    match file.read_open(buf) {
+        Ok(()) => std::str::from_utf8(buf).ok().map(str::trim),
         Err(err) => {
             let refused = matches!(
                 err.raw_os_error(),
@@ -350,7 +378,6 @@ impl Collector for NetclassCollector {
 mod tests {
     use super::*;
 
-    use crate::config::Config;
     use crate::roots::Roots;
 
     #[test]
@@ -364,10 +391,9 @@ mod tests {
             sysfs: dir.path().join("sys"),
             ..Roots::default()
         };
-        let config = Config::default();
         let ctx = Context {
             roots: &roots,
-            config: &config,
+            settings: &NetclassConfig::default(),
         };
         let mut out = Exposition::new("n");
         let Setup::Ready(mut collector) = build(&ctx, &mut out) else {

@@ -11,7 +11,62 @@ use std::path::PathBuf;
 
 use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
-use crate::roots::KeptFile;
+use crate::flag::Flag;
+use crate::roots::{parse_u64, KeptFile};
+
+use serde::{Deserialize, Serialize};
+
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetdevConfig {
+    /// Regex of network devices to skip; empty: none. Exclusive with `device_include`.
+    pub device_exclude: String,
+    /// Regex of the only network devices to report; empty: all.
+    pub device_include: String,
+}
+
+impl NetdevConfig {
+    pub fn filter(&self) -> Result<super::device_filter::DeviceFilter, String> {
+        super::device_filter::DeviceFilter::new(
+            "netdev",
+            &self.device_exclude,
+            &self.device_include,
+        )
+    }
+}
+
+impl super::CollectorSettings for NetdevConfig {
+    /// `--collector.*` flags of these settings (node_exporter's names).
+    const FLAGS: &'static [Flag<Self>] = &[
+        Flag {
+            name: "--collector.netdev.device-exclude",
+            placeholder: "REGEX",
+            help: "Regexp of net devices to exclude (empty: none). Config: netdev.device_exclude.",
+            default: |s| s.device_exclude.clone(),
+            switch: false,
+            apply: |s, v| {
+                s.device_exclude = v.to_string();
+                Ok(())
+            },
+        },
+        Flag {
+            name: "--collector.netdev.device-include",
+            placeholder: "REGEX",
+            help: "Regexp of net devices to include (mutually exclusive to device-exclude). Config: netdev.device_include.",
+            default: |s| s.device_include.clone(),
+            switch: false,
+            apply: |s, v| {
+                s.device_include = v.to_string();
+                Ok(())
+            },
+        },
+    ];
+
+    fn validate(&self) -> Result<(), String> {
+        self.filter().map(|_| ())
+    }
+}
 
 /// The 16 columns of /proc/net/dev, in the kernel's order, as node_exporter names them.
 pub const FIELDS: [&str; 16] = [
@@ -33,8 +88,8 @@ pub const FIELDS: [&str; 16] = [
     "transmit_compressed",
 ];
 
-pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
-    let filter = match ctx.config.netdev.filter() {
+pub fn build(ctx: &Context<NetdevConfig>, out: &mut Exposition) -> Setup {
+    let filter = match ctx.settings.filter() {
         Ok(filter) => filter,
         Err(err) => return Setup::Unavailable(err),
     };
@@ -148,7 +203,7 @@ impl Collector for NetdevCollector {
                 *seen = self.generation;
                 // Missing before Linux 4.6 and in fixture trees: no series then.
                 if file.read_into(&mut self.small_buf).is_ok() {
-                    if let Some(value) = super::parse_u64(&self.small_buf) {
+                    if let Some(value) = parse_u64(&self.small_buf) {
                         out.sample(self.nohandler, &labels, value as f64);
                     }
                 }

@@ -4,13 +4,14 @@
 //! The field names come from the kernel (they differ between versions), so families are
 //! registered the first time a field is seen and looked up by name afterwards.
 
-use crate::roots::KeptFile;
+use crate::roots::{read_optional, KeptFile};
 
 use serde::{Deserialize, Serialize};
 
-use super::sysattr::{read_optional, NamedFamilies};
+use super::named_families::NamedFamilies;
 use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, Kind};
+use crate::flag::Flag;
 
 /// node_exporter 1.12's default for `--collector.netstat.fields`.
 pub const DEFAULT_FIELDS: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
@@ -31,14 +32,29 @@ impl Default for NetstatConfig {
     }
 }
 
-impl NetstatConfig {
-    pub fn validate(&self) -> Result<(), String> {
+impl super::CollectorSettings for NetstatConfig {
+    /// `--collector.*` flags of these settings (node_exporter's names).
+    const FLAGS: &'static [Flag<Self>] = &[
+        Flag {
+            name: "--collector.netstat.fields",
+            placeholder: "REGEX",
+            help: "Regexp of fields to return for netstat collector. Config: netstat.fields.",
+            default: |s| s.fields.clone(),
+            switch: false,
+            apply: |s, v| {
+                s.fields = v.to_string();
+                Ok(())
+            },
+        },
+    ];
+
+    fn validate(&self) -> Result<(), String> {
         super::device_filter::regex("netstat.fields", &self.fields).map(|_| ())
     }
 }
 
-pub fn build(ctx: &Context, _out: &mut Exposition) -> Setup {
-    let filter = match super::device_filter::regex("netstat.fields", &ctx.config.netstat.fields) {
+pub fn build(ctx: &Context<NetstatConfig>, _out: &mut Exposition) -> Setup {
+    let filter = match super::device_filter::regex("netstat.fields", &ctx.settings.fields) {
         Ok(filter) => filter,
         Err(err) => return Setup::Unavailable(err),
     };

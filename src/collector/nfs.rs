@@ -3,9 +3,8 @@
 //! connections, RPC counts, and requests per protocol version and procedure. The file appears
 //! when the nfs module loads (at the first mount, maybe after start-up): until then, no series.
 
-use crate::roots::KeptFile;
+use crate::roots::{read_optional, KeptFile};
 
-use super::sysattr::read_optional;
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
 

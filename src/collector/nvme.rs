@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::sysattr::{dir_names, read_attr};
 use super::{CollectError, Collector, Context, Setup};
+use crate::roots::{dir_names, read_attr};
 use crate::exposition::{Exposition, FamilyId, Kind};
 
 /// Controller attributes, in node_nvme_info's label order after `device`.

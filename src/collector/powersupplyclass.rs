@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use regex_lite::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::sysattr::{dir_names, parse_int, read_attr};
 use super::{CollectError, Collector, Context, Setup};
+use crate::roots::{dir_names, parse_int, read_attr};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::flag::Flag;
 
 /// The powersupplyclass collector's settings (`powersupplyclass: (ignored_supplies: "^AC$")`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,8 +28,23 @@ impl Default for PowerSupplyConfig {
     }
 }
 
-impl PowerSupplyConfig {
-    pub fn validate(&self) -> Result<(), String> {
+impl super::CollectorSettings for PowerSupplyConfig {
+    /// `--collector.*` flags of these settings (node_exporter's names).
+    const FLAGS: &'static [Flag<Self>] = &[
+        Flag {
+            name: "--collector.powersupply.ignored-supplies",
+            placeholder: "REGEX",
+            help: "Regexp of power supplies to ignore for powersupplyclass collector. Config: powersupplyclass.ignored_supplies.",
+            default: |s| s.ignored_supplies.clone(),
+            switch: false,
+            apply: |s, v| {
+                s.ignored_supplies = v.to_string();
+                Ok(())
+            },
+        },
+    ];
+
+    fn validate(&self) -> Result<(), String> {
         super::device_filter::regex("powersupplyclass.ignored_supplies", &self.ignored_supplies)
             .map(|_| ())
     }
@@ -110,10 +126,10 @@ const INFO: [&str; 11] = [
     "usb_type",
 ];
 
-pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
+pub fn build(ctx: &Context<PowerSupplyConfig>, out: &mut Exposition) -> Setup {
     let ignored = match super::device_filter::regex(
         "powersupplyclass.ignored_supplies",
-        &ctx.config.powersupplyclass.ignored_supplies,
+        &ctx.settings.ignored_supplies,
     ) {
         Ok(regex) => regex,
         Err(err) => return Setup::Unavailable(err),

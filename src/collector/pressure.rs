@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
-use crate::roots::KeptFile;
+use crate::roots::{read_into, KeptFile};
 
 /// PSI totals of one resource file, in microseconds.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +100,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     let dir = ctx.roots.proc("pressure");
     let mut buf = Vec::with_capacity(256);
     // cpu is there whenever PSI is: it decides whether the collector applies at all.
-    match read_file_io(&dir.join("cpu"), &mut buf) {
+    match read_into(&dir.join("cpu"), &mut buf) {
         Ok(()) => {}
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
             return Setup::Unavailable(format!(
@@ -125,7 +125,7 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     for &(file, line, name, help) in METRICS {
         let path = dir.join(file);
         // irq pressure appeared in Linux 6.1 (and needs IRQ time accounting): only when present.
-        if file == "irq" && read_file_io(&path, &mut buf).is_err() {
+        if file == "irq" && read_into(&path, &mut buf).is_err() {
             continue;
         }
         let id = out.family(name, help, Kind::Counter, &[]);
@@ -139,10 +139,6 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
         }
     }
     Setup::Ready(Box::new(PressureCollector { resources, buf }))
-}
-
-fn read_file_io(path: &std::path::Path, buf: &mut Vec<u8>) -> io::Result<()> {
-    crate::roots::read_into(path, buf)
 }
 
 struct PressureCollector {

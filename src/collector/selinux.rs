@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::roots::read_to_string;
 
 pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
     Setup::Ready(Box::new(SelinuxCollector {
@@ -57,12 +58,12 @@ pub fn config_mode(text: &str) -> f64 {
 impl Collector for SelinuxCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
         // selinuxfs mounted with an `enforce` file: SELinux is on.
-        let Ok(enforce) = std::fs::read_to_string(&self.enforce_path) else {
+        let Ok(enforce) = read_to_string(&self.enforce_path) else {
             out.sample(self.enabled, &[], 0.0);
             return Ok(());
         };
         out.sample(self.enabled, &[], 1.0);
-        let config = std::fs::read_to_string(&self.config_path).unwrap_or_default();
+        let config = read_to_string(&self.config_path).unwrap_or_default();
         out.sample(self.config_mode, &[], config_mode(&config));
         let current = match enforce.trim() {
             "1" => 1.0,

@@ -2,9 +2,9 @@
 //! names them: `sockets_used`, `<PROTO>_<state>` and `<PROTO>_mem_bytes` (pages times the
 //! page size).
 
-use crate::roots::KeptFile;
+use crate::roots::{read_optional, KeptFile};
 
-use super::sysattr::{read_optional, NamedFamilies};
+use super::named_families::NamedFamilies;
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, Kind};
 

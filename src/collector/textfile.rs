@@ -33,7 +33,35 @@ use std::path::{Path, PathBuf};
 
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
-use crate::textformat::{self, Family, Limit, Limits};
+use crate::flag::{optional_path, path_or_none, Flag};
+use crate::exposition::parse::{self, Family, Limit, Limits};
+
+use serde::{Deserialize, Serialize};
+
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TextfileConfig {
+    /// Directory of `*.prom` files to export; empty: the textfile collector has nothing to read.
+    pub directory: Option<PathBuf>,
+}
+
+impl super::CollectorSettings for TextfileConfig {
+    /// `--collector.*` flags of these settings (node_exporter's names).
+    const FLAGS: &'static [Flag<Self>] = &[
+        Flag {
+            name: "--collector.textfile.directory",
+            placeholder: "DIR",
+            help: "Directory to read text files with metrics from (*.prom). Config: textfile.directory.",
+            default: |s| optional_path(&s.directory),
+            switch: false,
+            apply: |s, v| {
+                s.directory = path_or_none(v);
+                Ok(())
+            },
+        },
+    ];
+}
 
 /// Largest file read; a bigger one is an error (a runaway script must not eat a Pi Zero's RAM).
 pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
@@ -120,9 +148,9 @@ impl Problem {
     }
 }
 
-pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
+pub fn build(ctx: &Context<TextfileConfig>, out: &mut Exposition) -> Setup {
     Setup::Ready(Box::new(TextfileCollector {
-        directory: ctx.config.textfile.directory.clone(),
+        directory: ctx.settings.directory.clone(),
         mtime: out.family(
             "node_textfile_mtime_seconds",
             "Unixtime mtime of textfiles successfully read.",
@@ -522,7 +550,7 @@ fn parse_limited(
     path_label: &str,
     limits: Limits,
 ) -> Result<(Vec<Family>, Counts), Problem> {
-    let mut families = textformat::parse_with_limits(bytes, limits).map_err(|err| {
+    let mut families = parse::parse_with_limits(bytes, limits).map_err(|err| {
         let reason = match err.limit {
             None => Reason::ParseError,
             Some(Limit::Labels) => Reason::TooManyLabelsPerSeries,

@@ -7,21 +7,11 @@
 //! `type` is read then too. A zone whose sensor cannot be read (ENODATA from a broken sensor,
 //! a zone that went away) is skipped for that scrape.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
-use crate::roots::KeptFile;
-
-/// Parses a sysfs integer attribute: `41868\n` (milli-degrees), `-1\n` (a cooling state).
-pub fn parse_integer(bytes: &[u8]) -> Result<i64, String> {
-    std::str::from_utf8(bytes)
-        .ok()
-        .map(|text| text.trim_end_matches(['\n', '\0']).trim())
-        .and_then(|text| text.parse::<i64>().ok())
-        .ok_or_else(|| format!("not an integer: {:?}", String::from_utf8_lossy(bytes)))
-}
+use crate::roots::{numbered_dirs, parse_i64, read_trimmed, KeptFile};
 
 /// A `thermal_zone0` or `cooling_device0` directory: its number, type and directory.
 pub(crate) struct Entry {
@@ -32,28 +22,18 @@ pub(crate) struct Entry {
 
 /// Lists `<prefix>N` directories of `dir` in numeric order, reading each `type`.
 pub(crate) fn list(dir: &Path, prefix: &str) -> Vec<Entry> {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut found: Vec<Entry> = entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            let number = name.strip_prefix(prefix)?;
-            if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            let dir = entry.path();
-            let kind = crate::roots::read_trimmed(&dir.join("type")).ok()?;
+    numbered_dirs(dir, prefix)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(number, dir)| {
+            let kind = read_trimmed(&dir.join("type")).ok()?;
             Some(Entry {
                 number: number.to_string(),
                 kind,
                 dir,
             })
         })
-        .collect();
-    found.sort_by_key(|e| e.number.parse::<u64>().unwrap_or(u64::MAX));
-    found
+        .collect()
 }
 
 struct Zone {
@@ -137,7 +117,7 @@ impl ThermalZoneCollector {
             Err(err) if err.raw_os_error() == Some(libc::ENODATA) => return Ok(None),
             Err(err) => return Err(CollectError(format!("{}: {err}", file.path().display()))),
         }
-        parse_integer(&self.buf)
+        parse_i64(&self.buf)
             .map(Some)
             .map_err(|err| CollectError(format!("{}: {err}", file.path().display())))
     }
@@ -194,13 +174,13 @@ mod tests {
     #[test]
     fn parses_real_sysfs_values() {
         // Raspberry Pi thermal_zone0/temp samples (pi-facts: Pi 4 41868 / 54768, Pi 5 46300).
-        assert_eq!(parse_integer(b"41868\n"), Ok(41868));
-        assert_eq!(parse_integer(b"46300\n"), Ok(46300));
+        assert_eq!(parse_i64(b"41868\n"), Ok(41868));
+        assert_eq!(parse_i64(b"46300\n"), Ok(46300));
         // Pi 5 cooling_device0 (pwm-fan) max_state.
-        assert_eq!(parse_integer(b"4\n"), Ok(4));
+        assert_eq!(parse_i64(b"4\n"), Ok(4));
         // intel_powerclamp reports cur_state -1 when idle; negative temperatures exist too.
-        assert_eq!(parse_integer(b"-1\n"), Ok(-1));
-        assert_eq!(parse_integer(b"-5000"), Ok(-5000));
+        assert_eq!(parse_i64(b"-1\n"), Ok(-1));
+        assert_eq!(parse_i64(b"-5000"), Ok(-5000));
     }
 
     #[test]
@@ -213,7 +193,7 @@ mod tests {
             b"99999999999999999999\n",
             b"\xff",
         ] {
-            assert!(parse_integer(bad).is_err(), "{bad:?}");
+            assert!(parse_i64(bad).is_err(), "{bad:?}");
         }
     }
 }

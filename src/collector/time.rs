@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
-use crate::roots::KeptFile;
+use crate::roots::{numbered_dirs, KeptFile};
 
 extern "C" {
     /// POSIX; not in the libc crate for Linux targets. Re-reads TZ and /etc/localtime (glibc
@@ -84,21 +84,7 @@ struct TimeCollector {
 
 /// The `clocksourceN` directories, by number (node_exporter's device label is N).
 fn find_clocksources(dir: &Path) -> io::Result<Vec<Clocksource>> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(number) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("clocksource"))
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        found.push((number, entry.path()));
-    }
-    found.sort_by_key(|(number, _)| *number);
-    Ok(found
+    Ok(numbered_dirs(dir, "clocksource")?
         .into_iter()
         .map(|(number, path)| Clocksource {
             device: number.to_string(),

@@ -1,9 +1,8 @@
 //! node_udp_queues{queue="tx|rx",ip="v4|v6"}: bytes queued in UDP sockets, summed over the
 //! sockets of /proc/net/udp and /proc/net/udp6 (`tx_queue:rx_queue`, hex).
 
-use crate::roots::KeptFile;
+use crate::roots::{read_optional, KeptFile};
 
-use super::sysattr::read_optional;
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
 

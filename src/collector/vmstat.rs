@@ -5,9 +5,10 @@ use crate::roots::KeptFile;
 
 use serde::{Deserialize, Serialize};
 
-use super::sysattr::NamedFamilies;
+use super::named_families::NamedFamilies;
 use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, Kind};
+use crate::flag::Flag;
 
 /// node_exporter 1.12's default for `--collector.vmstat.fields`.
 pub const DEFAULT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
@@ -28,14 +29,29 @@ impl Default for VmstatConfig {
     }
 }
 
-impl VmstatConfig {
-    pub fn validate(&self) -> Result<(), String> {
+impl super::CollectorSettings for VmstatConfig {
+    /// `--collector.*` flags of these settings (node_exporter's names).
+    const FLAGS: &'static [Flag<Self>] = &[
+        Flag {
+            name: "--collector.vmstat.fields",
+            placeholder: "REGEX",
+            help: "Regexp of fields to return for vmstat collector. Config: vmstat.fields.",
+            default: |s| s.fields.clone(),
+            switch: false,
+            apply: |s, v| {
+                s.fields = v.to_string();
+                Ok(())
+            },
+        },
+    ];
+
+    fn validate(&self) -> Result<(), String> {
         super::device_filter::regex("vmstat.fields", &self.fields).map(|_| ())
     }
 }
 
-pub fn build(ctx: &Context, _out: &mut Exposition) -> Setup {
-    let filter = match super::device_filter::regex("vmstat.fields", &ctx.config.vmstat.fields) {
+pub fn build(ctx: &Context<VmstatConfig>, _out: &mut Exposition) -> Setup {
+    let filter = match super::device_filter::regex("vmstat.fields", &ctx.settings.fields) {
         Ok(filter) => filter,
         Err(err) => return Setup::Unavailable(err),
     };

@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use super::sysattr::{dir_names, parse_int, read_attr};
 use super::{CollectError, Collector, Context, Setup};
+use crate::roots::{dir_names, parse_int, read_attr};
 use crate::exposition::{Exposition, FamilyId, Kind};
 
 /// Integer attributes and their family names (node_exporter 1.12).

@@ -8,6 +8,7 @@
 //! share one collection (see `agent`). The accept loop never ends on an error.
 
 mod io;
+mod settings;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -26,8 +27,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
 use crate::agent::Agent;
-use crate::config::WebSettings;
 use crate::webconfig::{BasicAuth, RateLimiter, WebConfig};
+
+pub use settings::WebSettings;
 
 /// Largest request head (request line and headers) read; over it: 431. hyper's smallest
 /// buffer is 8 KiB; a scrape's head is ~300 bytes.

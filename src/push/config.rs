@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Seconds;
+use crate::duration::{at_most, Seconds, MAX_INTERVAL, MAX_TIMEOUT};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -87,6 +87,10 @@ impl PushConfig {
 
     /// Checks the values; messages start with the key (`push.interval: ...`).
     pub fn validate(&self) -> Result<(), String> {
+        // Checked with push off too, so a bad value shows before it is used.
+        at_most("push.interval", self.interval, MAX_INTERVAL)?;
+        at_most("push.timeout", self.timeout, MAX_TIMEOUT)?;
+        at_most("push.fallback_after", self.fallback_after, MAX_INTERVAL)?;
         let Some(url) = &self.url else {
             return Ok(());
         };

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Seconds, MAX_INTERVAL, MAX_TIMEOUT};
+use crate::duration::{at_most, Seconds, MAX_INTERVAL, MAX_TIMEOUT};
 use crate::push::BasicAuthConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,22 +95,13 @@ impl RemoteWriteConfig {
                 return Err(format!("{key}: must be more than 0"));
             }
         }
-        for (key, value, max) in [
-            ("remote_write.interval", self.interval, MAX_INTERVAL),
-            (
-                "remote_write.flush_interval",
-                self.flush_interval,
-                MAX_INTERVAL,
-            ),
-            ("remote_write.timeout", self.timeout, MAX_TIMEOUT),
-        ] {
-            if value.0 > max {
-                return Err(format!(
-                    "{key}: {value} is longer than the most allowed, {}",
-                    Seconds(max)
-                ));
-            }
-        }
+        at_most("remote_write.interval", self.interval, MAX_INTERVAL)?;
+        at_most(
+            "remote_write.flush_interval",
+            self.flush_interval,
+            MAX_INTERVAL,
+        )?;
+        at_most("remote_write.timeout", self.timeout, MAX_TIMEOUT)?;
         if self.buffer_max_bytes < 64 * 1024 {
             return Err("remote_write.buffer_max_bytes: at least 65536".into());
         }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use pimetrics::collector::{
     cpu, cpufreq, diskstats, filesystem, hwmon, loadavg, meminfo, netdev, os, pressure, stat,
-    textfile, thermal_zone, time, uname,
+    textfile, time, uname,
 };
 
 fn text(data: &[u8]) -> std::borrow::Cow<'_, str> {
@@ -16,16 +16,16 @@ fn text(data: &[u8]) -> std::borrow::Cow<'_, str> {
 // ------------------------------------------------------------------ text format and config
 
 pub fn textformat(data: &[u8]) -> usize {
-    let all = match pimetrics::textformat::parse(data) {
+    let all = match pimetrics::exposition::parse::parse(data) {
         Ok(families) => families
             .iter()
             .map(|f| 1 + f.samples.iter().map(|s| 1 + s.labels.len()).sum::<usize>())
             .sum(),
         Err(err) => err.message.len() / 64,
     };
-    let capped = pimetrics::textformat::parse_with_limits(
+    let capped = pimetrics::exposition::parse::parse_with_limits(
         data,
-        pimetrics::textformat::Limits {
+        pimetrics::exposition::parse::Limits {
             max_labels_per_sample: 4,
             max_label_pairs: 6,
             max_series: 8,
@@ -163,7 +163,7 @@ pub fn hwmon(data: &[u8]) -> usize {
 }
 
 pub fn thermal(data: &[u8]) -> usize {
-    thermal_zone::parse_integer(data).map_or(0, |_| 1)
+    pimetrics::roots::parse_i64(data).map_or(0, |_| 1)
 }
 
 pub fn clocksource(data: &[u8]) -> usize {

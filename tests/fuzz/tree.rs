@@ -95,7 +95,7 @@ pub fn fuzz() {
         devfs: machine.join("dev"),
     };
     let mut config = Config::default();
-    config.textfile.directory = Some(machine.join("textfile"));
+    config.collector_settings.textfile.directory = Some(machine.join("textfile"));
     // Mutated file, to restore before the next input (also after a panic).
     let mut dirty: Option<usize> = None;
     let run = move |data: &[u8]| -> usize {
@@ -111,7 +111,7 @@ pub fn fuzz() {
         dirty = Some(index);
         let ctx = Context {
             roots: &roots,
-            config: &config,
+            settings: &config.collector_settings,
         };
         let mut exposition = Exposition::new("fuzz");
         let mut collectors = Vec::new();

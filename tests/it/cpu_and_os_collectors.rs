@@ -1,5 +1,5 @@
 //! Fixture-tree tests of the cpu, cpufreq, stat, uname, os and time collectors: each is built
-//! with `Context { roots, config }` over a fixture tree (pi4, x86-vm, pi3b-plus: tests/fixtures/<tree>/{proc,sys,root}) (or a copy
+//! with `Context { roots, settings }` over a fixture tree (pi4, x86-vm, pi3b-plus: tests/fixtures/<tree>/{proc,sys,root}) (or a copy
 //! of one, damaged on purpose) and scraped; the exported series are checked value by value.
 
 use crate::harness;
@@ -27,7 +27,7 @@ fn scrape_n(tree: &Path, collector: &'static str, scrapes: usize) -> Option<Expo
     let config = Config::default();
     let ctx = Context {
         roots: &roots,
-        config: &config,
+        settings: &config.collector_settings,
     };
     let mut scraper = Scraper::new(&ctx, "pi", &[collector]);
     if scraper.active_names().count() == 0 {
@@ -473,7 +473,7 @@ fn os_rereads_only_when_the_file_changes() {
     let config = Config::default();
     let ctx = Context {
         roots: &roots,
-        config: &config,
+        settings: &config.collector_settings,
     };
     let mut scraper = Scraper::new(&ctx, "pi", &["os"]);
     let mut scrape_id = || {

@@ -29,7 +29,10 @@ fn scrape_n(
     config: &Config,
     scrapes: usize,
 ) -> (Result<(), CollectError>, Parsed) {
-    let ctx = Context { roots, config };
+    let ctx = Context {
+        roots,
+        settings: &config.collector_settings,
+    };
     let mut exp = Exposition::new("pi");
     let spec = spec(name).expect("collector in the table");
     let Setup::Ready(mut collector) = (spec.build)(&ctx, &mut exp) else {
@@ -291,7 +294,7 @@ fn netdev_exclude_and_broken_inputs() {
     let dir = copy_of_pi4();
     let roots = roots(dir.path());
     let mut config = Config::default();
-    config.netdev.device_exclude = "^(lo|veth.*|docker\\d+)$".into();
+    config.collector_settings.netdev.device_exclude = "^(lo|veth.*|docker\\d+)$".into();
     let (result, exp) = scrape_n("netdev", &roots, &config, 2);
     result.unwrap();
     assert_eq!(exp.family("node_network_receive_bytes_total").len(), 5);

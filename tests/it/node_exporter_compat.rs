@@ -538,19 +538,19 @@ fn start_both(binary: &std::path::Path) -> Setup {
         .arg("--web.disable-exporter-metrics")
         .arg(format!(
             "--collector.filesystem.mount-points-exclude={}",
-            defaults.filesystem.mount_points_exclude
+            defaults.collector_settings.filesystem.mount_points_exclude
         ))
         .arg(format!(
             "--collector.filesystem.fs-types-exclude={}",
-            defaults.filesystem.fs_types_exclude
+            defaults.collector_settings.filesystem.fs_types_exclude
         ))
         .arg(format!(
             "--collector.diskstats.device-exclude={}",
-            defaults.diskstats.device_exclude
+            defaults.collector_settings.diskstats.device_exclude
         ))
         .arg(format!(
             "--collector.netdev.device-exclude={}",
-            defaults.netdev.device_exclude
+            defaults.collector_settings.netdev.device_exclude
         ))
         .arg(format!("--collector.textfile.directory={textfile_dir}"))
         .arg("--log.level=warn");

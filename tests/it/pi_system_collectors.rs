@@ -56,7 +56,7 @@ fn scrape_with(name: &str, dir: &Path, config: &Config) -> Result<Scraped, Strin
     let roots = roots_of(dir);
     let ctx = Context {
         roots: &roots,
-        config,
+        settings: &config.collector_settings,
     };
     let mut exposition = Exposition::new("pi");
     let mut collector: Box<dyn Collector> =
@@ -128,7 +128,7 @@ fn netstat_default_fields_on_pi4() {
         assert!(!exp.names().contains(name), "{name}");
     }
     let mut config = Config::default();
-    config.netstat.fields = "^Ip_DefaultTTL$".into();
+    config.collector_settings.netstat.fields = "^Ip_DefaultTTL$".into();
     let exp = scrape_with("netstat", &board("pi4"), &config).unwrap();
     assert_eq!(
         exp.names().into_iter().collect::<Vec<_>>(),
@@ -161,7 +161,7 @@ fn vmstat_default_fields_on_pi4() {
         "/proc/vmstat information field pgfault."
     );
     let mut config = Config::default();
-    config.vmstat.fields = "^nr_free_pages$".into();
+    config.collector_settings.vmstat.fields = "^nr_free_pages$".into();
     let exp = scrape_with("vmstat", &board("pi4"), &config).unwrap();
     assert_eq!(exp.value("node_vmstat_nr_free_pages", &[]), Some(512003.0));
     assert_eq!(exp.names().len(), 1);
@@ -249,7 +249,7 @@ fn netclass_on_pi4() {
     );
 
     let mut config = Config::default();
-    config.netclass.ignored_devices = "^(wlan|lo)".into();
+    config.collector_settings.netclass.ignored_devices = "^(wlan|lo)".into();
     let exp = scrape_with("netclass", &board("pi4"), &config).unwrap();
     assert_eq!(exp.family("node_network_up").len(), 1);
 }
@@ -270,7 +270,7 @@ fn netclass_unknown_speed_as_node_exporter_1_12() {
         Some(-125000.0)
     );
     let mut config = Config::default();
-    config.netclass.ignore_invalid_speed = true;
+    config.collector_settings.netclass.ignore_invalid_speed = true;
     let exp = scrape_with("netclass", dir.path(), &config).unwrap();
     assert_eq!(
         exp.value("node_network_speed_bytes", &[("device", "eth1")]),
@@ -294,10 +294,10 @@ fn arp_on_pi4_with_device_filters() {
         Some(1.0)
     );
     let mut config = Config::default();
-    config.arp.device_include = "^eth".into();
+    config.collector_settings.arp.device_include = "^eth".into();
     let exp = scrape_with("arp", &board("pi4"), &config).unwrap();
     assert_eq!(exp.family("node_arp_entries").len(), 1);
-    config.arp.device_exclude = "^wlan".into();
+    config.collector_settings.arp.device_exclude = "^wlan".into();
     let err = scrape_with("arp", &board("pi4"), &config).unwrap_err();
     assert!(err.contains("mutually exclusive"), "{err}");
 }
@@ -427,7 +427,7 @@ fn watchdog_and_poe_power_supply_on_pi4() {
         ]
     );
     let mut config = Config::default();
-    config.powersupplyclass.ignored_supplies = "^rpi-poe$".into();
+    config.collector_settings.powersupplyclass.ignored_supplies = "^rpi-poe$".into();
     let exp = scrape_with("powersupplyclass", &board("pi4"), &config).unwrap();
     assert!(exp.names().is_empty());
 }

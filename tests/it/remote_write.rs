@@ -294,7 +294,10 @@ fn the_agent_writes_through_its_collect_thread_and_a_stop_marks_everything_stale
         .enable_all()
         .build()
         .unwrap();
-    let agent = std::sync::Arc::new(pimetrics::agent::Agent::start(&agent_config).unwrap());
+    let agent = std::sync::Arc::new({
+        let (scraper, node) = agent_config.build_scraper();
+        pimetrics::agent::Agent::start(scraper, node).unwrap()
+    });
     let scrape = |agent: &std::sync::Arc<pimetrics::agent::Agent>| {
         runtime
             .block_on(agent.collect(None, Duration::from_secs(5), |exposition| {

@@ -60,7 +60,7 @@ fn steady_state_allocations(config: &Config, name: &'static str) -> Option<u64> 
     let roots = config.roots();
     let ctx = Context {
         roots: &roots,
-        config,
+        settings: &config.collector_settings,
     };
     let mut scraper = Scraper::new(&ctx, "n", &[name]);
     scraper.active_names().next()?;

@@ -32,7 +32,7 @@ fn build_with(
     let roots = roots_of(dir);
     let ctx = Context {
         roots: &roots,
-        config,
+        settings: &config.collector_settings,
     };
     let mut exposition = Exposition::new("pi");
     match (spec(name).expect("a registered collector").build)(&ctx, &mut exposition) {
@@ -387,7 +387,7 @@ fn pressure_on_this_machine_when_it_has_psi() {
 
 fn textfile_config(dir: &Path) -> Config {
     let mut config = Config::default();
-    config.textfile.directory = Some(dir.to_path_buf());
+    config.collector_settings.textfile.directory = Some(dir.to_path_buf());
     config
 }
 
@@ -499,7 +499,7 @@ fn textfile_bad_files_are_dropped_whole_and_flagged() {
     let roots = roots_of(&tree("faults/no-psi"));
     let ctx = Context {
         roots: &roots,
-        config: &config,
+        settings: &config.collector_settings,
     };
     let mut scraper = pimetrics::collector::Scraper::new(&ctx, "pi", &["loadavg", "textfile"]);
     for _ in 0..2 {

@@ -10,12 +10,15 @@
 
 mod sysfs;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+
 use super::{read_file, CollectError, Collector, Context, Setup};
-use crate::config::PiEnabled;
+use crate::duration::{at_most, Seconds, MAX_INTERVAL};
 use crate::exposition::{Exposition, FamilyId, Kind};
+use crate::flag::{lower_debug, optional_path, path_or_none, Flag};
 use crate::pi::board::Board;
 use crate::pi::firmware::{Firmware, Quantity, Reading, Via};
 use crate::pi::mailbox::Client;
@@ -23,8 +26,129 @@ use crate::pi::since_boot::SinceBoot;
 use crate::pi::throttled;
 use sysfs::{SysfsFile, SysfsFiles};
 
-pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
-    let settings = &ctx.config.pi;
+
+/// The Raspberry Pi collector (`rpi`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PiConfig {
+    /// auto: only on a board recognised as a Raspberry Pi; on: also when not recognised; off.
+    pub enabled: PiEnabled,
+    /// Least time between two reads of the Pi 5 PMIC (`pmic_read_adc` costs the firmware
+    /// about 23 ms); scrapes in between export the last reading. "0s": every scrape.
+    pub pmic_interval: Seconds,
+    /// Replays mailbox answers recorded in this file instead of calling /dev/vcio (to check
+    /// what pimetrics makes of a Pi's answers; see docs/pi.md). Default: none.
+    pub mailbox_replay: Option<PathBuf>,
+    /// Replays gencmd answers recorded in this file instead of calling /dev/vcio_gencmd.
+    /// Default: none.
+    pub gencmd_replay: Option<PathBuf>,
+    /// Where the throttling conditions seen since boot are kept across agent restarts (under
+    /// /run, which a reboot empties). None: in memory only.
+    pub state_file: Option<PathBuf>,
+}
+
+/// The default `pi.state_file` (systemd's `RuntimeDirectory=pimetrics` makes the directory).
+pub const DEFAULT_PI_STATE_FILE: &str = "/run/pimetrics/rpi-since-boot";
+
+impl Default for PiConfig {
+    fn default() -> Self {
+        PiConfig {
+            enabled: PiEnabled::Auto,
+            pmic_interval: Seconds(Duration::from_secs(30)),
+            mailbox_replay: None,
+            gencmd_replay: None,
+            state_file: Some(PathBuf::from(DEFAULT_PI_STATE_FILE)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PiEnabled {
+    Auto,
+    On,
+    Off,
+}
+
+impl PiEnabled {
+    pub fn parse(text: &str) -> Option<PiEnabled> {
+        match text {
+            "auto" => Some(PiEnabled::Auto),
+            "on" => Some(PiEnabled::On),
+            "off" => Some(PiEnabled::Off),
+            _ => None,
+        }
+    }
+}
+
+impl super::CollectorSettings for PiConfig {
+    /// `--collector.*` flags of these settings (node_exporter's names).
+    const FLAGS: &'static [Flag<Self>] = &[
+        Flag {
+            name: "--collector.rpi.enabled",
+            placeholder: "MODE",
+            help: "Pi collector: auto (only on a Raspberry Pi), on, off. Config: pi.enabled.",
+            default: |s| lower_debug(s.enabled),
+            switch: false,
+            apply: |s, v| {
+                s.enabled = PiEnabled::parse(v)
+                    .ok_or_else(|| format!("invalid value {v:?} (auto, on, off)"))?;
+                Ok(())
+            },
+        },
+        Flag {
+            name: "--collector.rpi.pmic-interval",
+            placeholder: "DURATION",
+            help: "How often the Pi 5 PMIC rails are read (slow firmware call). Config: pi.pmic_interval.",
+            default: |s| s.pmic_interval.to_string(),
+            switch: false,
+            apply: |s, v| {
+                s.pmic_interval = Seconds::parse(v)?;
+                Ok(())
+            },
+        },
+        Flag {
+            name: "--collector.rpi.mailbox-replay",
+            placeholder: "FILE",
+            help: "Answer firmware requests from this recording instead of /dev/vcio (tests, --once on copied files). Config: pi.mailbox_replay.",
+            default: |s| optional_path(&s.mailbox_replay),
+            switch: false,
+            apply: |s, v| {
+                s.mailbox_replay = path_or_none(v);
+                Ok(())
+            },
+        },
+        Flag {
+            name: "--collector.rpi.gencmd-replay",
+            placeholder: "FILE",
+            help: "Answer gencmd requests from this recording instead of /dev/vcio_gencmd. Config: pi.gencmd_replay.",
+            default: |s| optional_path(&s.gencmd_replay),
+            switch: false,
+            apply: |s, v| {
+                s.gencmd_replay = path_or_none(v);
+                Ok(())
+            },
+        },
+        Flag {
+            name: "--collector.rpi.state-file",
+            placeholder: "FILE",
+            help: "Where the throttling conditions seen since boot are kept across restarts (under /run); empty: memory only. Config: pi.state_file.",
+            default: |s| optional_path(&s.state_file),
+            switch: false,
+            apply: |s, v| {
+                s.state_file = path_or_none(v);
+                Ok(())
+            },
+        },
+    ];
+
+    fn validate(&self) -> Result<(), String> {
+        at_most("pi.pmic_interval", self.pmic_interval, MAX_INTERVAL)
+    }
+}
+
+pub fn build(ctx: &Context<PiConfig>, out: &mut Exposition) -> Setup {
+    let settings = ctx.settings;
     if settings.enabled == PiEnabled::Off {
         return Setup::Unavailable("pi.enabled is off".into());
     }
@@ -57,8 +181,8 @@ pub fn build(ctx: &Context, out: &mut Exposition) -> Setup {
 }
 
 /// /dev/vcio, or its replay: property tags (and gencmd).
-fn open_property(ctx: &Context) -> Result<Client, String> {
-    let replay = ctx.config.pi.mailbox_replay.as_deref();
+fn open_property(ctx: &Context<PiConfig>) -> Result<Client, String> {
+    let replay = ctx.settings.mailbox_replay.as_deref();
     match crate::pi::open_mailbox(&ctx.roots.dev("vcio"), replay) {
         Ok(mailbox) => Ok(Client::new(mailbox)),
         Err(err) => Err(err.advice()),
@@ -67,8 +191,8 @@ fn open_property(ctx: &Context) -> Result<Client, String> {
 
 /// /dev/vcio_gencmd, or its replay: gencmd text commands only. With a mailbox replay and no
 /// gencmd replay, the device is not used (tests and checks see only the recorded answers).
-fn open_text(ctx: &Context) -> Option<Client> {
-    let pi = &ctx.config.pi;
+fn open_text(ctx: &Context<PiConfig>) -> Option<Client> {
+    let pi = ctx.settings;
     if let Some(replay) = pi.gencmd_replay.as_deref() {
         return match crate::pi::replay::Replay::load(replay) {
             Ok(replay) => Some(Client::new(Box::new(replay))),
@@ -382,10 +506,7 @@ impl RpiCollector {
     }
 
     fn source(&self, family: FamilyId) -> Option<Source> {
-        self.sources
-            .iter()
-            .find(|(f, _, _)| *f == family)
-            .map(|(_, _, source)| *source)
+        source_of(&self.sources, family)
     }
 
     fn log_summary(&self, board: &Board, open_problem: Option<&str>, text_opened: bool) {
@@ -495,7 +616,7 @@ struct RpiCollector {
 
 fn read_number(path: &Path, buf: &mut Vec<u8>) -> Result<f64, CollectError> {
     read_file(path, buf)?;
-    crate::collector::thermal_zone::parse_integer(buf)
+    crate::roots::parse_i64(buf)
         .map(|v| v as f64)
         .map_err(|err| CollectError(format!("{}: {err}", path.display())))
 }
@@ -503,19 +624,32 @@ fn read_number(path: &Path, buf: &mut Vec<u8>) -> Result<f64, CollectError> {
 impl Collector for RpiCollector {
     fn update(&mut self, out: &mut Exposition) -> Result<(), CollectError> {
         let [model, revision, soc, memory, manufacturer] = &self.info;
-        let f = &self.families;
         out.sample(
-            f.board_info,
+            self.families.board_info,
             &[model, revision, soc, memory, manufacturer],
             1.0,
         );
         let mut problems: Vec<String> = Vec::new();
-        let temperature_source = self.source(f.temperature);
-        let throttled_source = self.source(f.throttled_condition);
-        let voltage_source = self.source(f.voltage);
-        let readings = self.firmware.read(Instant::now());
+        let firmware_mask = self.write_firmware(out);
+        let (sysfs_mask, alarm) = self.write_sysfs(out, &mut problems);
+        // A mask from get_throttled is read only when it is the chosen source.
+        self.write_throttling(out, sysfs_mask.or(firmware_mask), alarm);
+        self.write_fan(out, &mut problems);
+        self.write_status(out);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(CollectError(problems.join("; ")))
+        }
+    }
+}
+
+impl RpiCollector {
+    /// The firmware's readings and the PMIC rails; gives the throttled mask if it answered.
+    fn write_firmware(&mut self, out: &mut Exposition) -> Option<u32> {
+        let f = &self.families;
         let mut throttled_mask = None;
-        for &Reading { quantity, value } in readings {
+        for &Reading { quantity, value } in self.firmware.read(Instant::now()) {
             let (family, label) = match quantity {
                 Quantity::Temperature => (f.temperature, None),
                 Quantity::TemperatureMax => (f.temperature_max, None),
@@ -542,25 +676,37 @@ impl Collector for RpiCollector {
                 out.sample(f.pmic_amperes, &[&rail.name], amperes);
             }
         }
-        // Sysfs, where the firmware gives nothing.
+        throttled_mask
+    }
+
+    /// The values whose chosen source is sysfs (where the firmware gives nothing): the
+    /// temperature and rail voltages; gives the `get_throttled` mask or the `rpi_volt`
+    /// under-voltage alarm when one of them is the throttling source.
+    fn write_sysfs(
+        &mut self,
+        out: &mut Exposition,
+        problems: &mut Vec<String>,
+    ) -> (Option<u32>, Option<bool>) {
+        let f = &self.families;
         let buf = &mut self.buf;
+        let source = |family| source_of(&self.sources, family);
         if let (Some(Source::Sysfs(_)), Some((path, _))) =
-            (temperature_source, &self.sysfs.temperature)
+            (source(f.temperature), &self.sysfs.temperature)
         {
             match read_number(path, buf) {
                 Ok(milli) => out.sample(f.temperature, &[], milli / 1000.0),
                 Err(err) => problems.push(err.0),
             }
         }
-        let mut alarm = None;
-        match (throttled_source, &self.sysfs) {
-            (Some(Source::Sysfs(SysfsFile::GetThrottled)), files) => {
-                if let Some(path) = &files.get_throttled {
+        let (mut mask, mut alarm) = (None, None);
+        match source(f.throttled_condition) {
+            Some(Source::Sysfs(SysfsFile::GetThrottled)) => {
+                if let Some(path) = &self.sysfs.get_throttled {
                     match read_file(path, buf) {
                         Ok(()) => {
                             let text = String::from_utf8_lossy(buf);
                             match throttled::parse_sysfs(&text) {
-                                Some(mask) => throttled_mask = Some(mask),
+                                Some(value) => mask = Some(value),
                                 None => {
                                     problems.push(format!("{}: invalid {text:?}", path.display()))
                                 }
@@ -570,8 +716,8 @@ impl Collector for RpiCollector {
                     }
                 }
             }
-            (Some(Source::Sysfs(SysfsFile::RpiVolt)), files) => {
-                if let Some(path) = &files.undervoltage_alarm {
+            Some(Source::Sysfs(SysfsFile::RpiVolt)) => {
+                if let Some(path) = &self.sysfs.undervoltage_alarm {
                     match read_number(path, buf) {
                         Ok(value) => alarm = Some(value != 0.0),
                         Err(err) => problems.push(err.0),
@@ -580,7 +726,7 @@ impl Collector for RpiCollector {
             }
             _ => {}
         }
-        if voltage_source == Some(Source::Sysfs(SysfsFile::RpiVolt)) {
+        if source(f.voltage) == Some(Source::Sysfs(SysfsFile::RpiVolt)) {
             for (label, path) in &self.sysfs.rail_inputs {
                 match read_number(path, buf) {
                     Ok(millivolts) => out.sample(f.voltage, &[label], millivolts / 1000.0),
@@ -588,9 +734,14 @@ impl Collector for RpiCollector {
                 }
             }
         }
-        // Throttling: the raw mask as read, "now" from it, "since boot" from everything the
-        // agent has seen this boot.
-        if let Some(mask) = throttled_mask {
+        (mask, alarm)
+    }
+
+    /// Throttling: the raw mask as read, "now" from it, "since boot" from everything the agent
+    /// has seen this boot; without a mask, the under-voltage alarm's since-boot state.
+    fn write_throttling(&mut self, out: &mut Exposition, mask: Option<u32>, alarm: Option<bool>) {
+        let f = &self.families;
+        if let Some(mask) = mask {
             if let Err(err) = self.since_boot.record_mask(mask) {
                 warn_state_once(&mut self.state_warned, &err);
             }
@@ -615,7 +766,11 @@ impl Collector for RpiCollector {
                 flag(self.since_boot.seen() & 1 != 0),
             );
         }
-        // Fan.
+    }
+
+    /// The fan's speed and PWM duty from its hwmon.
+    fn write_fan(&mut self, out: &mut Exposition, problems: &mut Vec<String>) {
+        let (f, buf) = (&self.families, &mut self.buf);
         if let Some(path) = &self.sysfs.fan_rpm {
             match read_number(path, buf) {
                 Ok(rpm) => out.sample(f.fan_rpm, &[], rpm),
@@ -628,12 +783,15 @@ impl Collector for RpiCollector {
                 Err(err) => problems.push(err.0),
             }
         }
+    }
 
+    /// Whether the mailbox answers, its errors by tag, and the source of every value.
+    fn write_status(&mut self, out: &mut Exposition) {
         let available = self.firmware.available();
-        out.sample(f.mailbox_available, &[], flag(available));
+        out.sample(self.families.mailbox_available, &[], flag(available));
         if available {
             for (tag, count) in self.firmware.errors().iter() {
-                out.sample(f.mailbox_errors, &[tag.name()], count as f64);
+                out.sample(self.families.mailbox_errors, &[tag.name()], count as f64);
             }
         }
         // A value retried into existence brings its source along.
@@ -645,12 +803,15 @@ impl Collector for RpiCollector {
             let (source, interface) = source.labels();
             out.sample(f.source_info, &[name, source, interface], 1.0);
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(CollectError(problems.join("; ")))
-        }
     }
+}
+
+/// The source chosen for `family`, if it has values.
+fn source_of(sources: &[(FamilyId, &'static str, Source)], family: FamilyId) -> Option<Source> {
+    sources
+        .iter()
+        .find(|(id, _, _)| *id == family)
+        .map(|(_, _, source)| *source)
 }
 
 /// A state file that cannot be written costs persistence across restarts, not the values:

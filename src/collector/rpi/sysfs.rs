@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::collector::hwmon::chip_name;
+use crate::collector::hwmon::{chip_dirs, chip_name};
 use crate::collector::thermal_zone;
 use crate::roots::Roots;
 
@@ -113,19 +113,17 @@ impl SysfsFiles {
     }
 }
 
-/// `(directory, name)` of every hwmon device, in directory order.
+/// `(directory, name)` of every named hwmon device, in directory order (the hwmon
+/// collector's listing).
 fn hwmon_devices(roots: &Roots) -> Vec<(PathBuf, String)> {
-    let mut found: Vec<(PathBuf, String)> = std::fs::read_dir(roots.sys("class/hwmon"))
+    chip_dirs(&roots.sys("class/hwmon"))
+        .unwrap_or_default()
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let dir = entry.path();
-            Some((dir.clone(), chip_name(&dir)?))
+        .filter_map(|dir| {
+            let name = chip_name(&dir)?;
+            Some((dir, name))
         })
-        .collect();
-    found.sort();
-    found
+        .collect()
 }
 
 /// The firmware's platform device: `devices/platform/soc/soc:firmware` (Pi 0-4),

@@ -9,6 +9,11 @@
 //! endpoint renders text format 0.0.4 (`render`), push renders it without the families the
 //! gateway owns (`render_filtered`), remote write walks the samples with their label pairs
 //! unescaped (`for_each_sample`). Every series carries the `node` label, escaped once.
+//!
+//! `parse` is the one reader of the text format in the agent (the textfile collector's input),
+//! checked with the same name rules the writer uses.
+
+pub mod parse;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use crate::exposition::{is_valid_label_name, is_valid_metric_name, Kind};
+use super::{is_valid_label_name, is_valid_metric_name, Kind};
 
 /// One metric family of a file.
 #[derive(Debug, Clone, PartialEq)]
