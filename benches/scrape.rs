@@ -74,15 +74,11 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// A Raspberry Pi 4 as the fixtures record it: board identity, clocks, hwmon and thermal
-/// (pi/pi4), stat, cpufreq, uname and os (sys1/pi4), netdev, diskstats and mounts
-/// (sys2/pi4), pressure (sys3/pi4-bullseye), in one tree.
+/// A Raspberry Pi 4 as the fixtures record it (tests/fixtures/pi4: board identity, clocks,
+/// hwmon and thermal, the system files), copied.
 fn pi4_tree() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    let fixtures = fixtures();
-    for part in ["pi/pi4", "sys1/pi4", "sys2/pi4", "sys3/pi4-bullseye"] {
-        copy_tree(&fixtures.join(part), dir.path());
-    }
+    copy_tree(&fixtures().join("pi4"), dir.path());
     dir
 }
 
@@ -96,7 +92,7 @@ fn pi4_config(tree: &Path) -> Config {
     config.paths.rootfs = tree.join("root");
     config.paths.devfs = tree.join("dev");
     config.collector_settings.pi.enabled = PiEnabled::On;
-    config.collector_settings.pi.mailbox_replay = Some(fixtures().join("pi/pi4/mailbox.replay"));
+    config.collector_settings.pi.mailbox_replay = Some(fixtures().join("pi4/mailbox.replay"));
     config
 }
 

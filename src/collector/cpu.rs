@@ -249,9 +249,9 @@ mod tests {
     use super::*;
 
     /// This machine's /proc/stat (x86_64 VM, kernel 6.18), copied verbatim.
-    const VM: &[u8] = include_bytes!("../../tests/fixtures/sys1/vm/proc/stat");
-    /// Raspberry Pi 4 shaped /proc/stat (see tests/fixtures/sys1/SOURCE).
-    const PI4: &[u8] = include_bytes!("../../tests/fixtures/sys1/pi4/proc/stat");
+    const VM: &[u8] = include_bytes!("../../tests/fixtures/x86-vm/proc/stat");
+    /// Raspberry Pi 4 shaped /proc/stat (see tests/fixtures/pi4/SOURCE).
+    const PI4: &[u8] = include_bytes!("../../tests/fixtures/pi4/proc/stat");
 
     #[test]
     fn parses_real_cpu_lines() {

@@ -266,10 +266,9 @@ mod tests {
     use super::*;
 
     /// Raspberry Pi OS bookworm 64-bit (= Debian 12's /usr/lib/os-release).
-    const BOOKWORM: &str = include_str!("../../tests/fixtures/sys1/pi4/root/etc/os-release");
+    const BOOKWORM: &str = include_str!("../../tests/fixtures/pi4/root/etc/os-release");
     /// Raspbian 11 bullseye 32-bit.
-    const BULLSEYE: &str =
-        include_str!("../../tests/fixtures/sys1/bullseye32/root/usr/lib/os-release");
+    const BULLSEYE: &str = include_str!("../../tests/fixtures/pi3b-plus/root/usr/lib/os-release");
 
     #[test]
     fn parses_raspberry_pi_os_bookworm() {

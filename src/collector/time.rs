@@ -179,7 +179,7 @@ mod tests {
     fn clocksource_lists() {
         // This machine's available_clocksource, and a Raspberry Pi's.
         let vm = include_bytes!(
-            "../../tests/fixtures/sys1/vm/sys/devices/system/clocksource/clocksource0/available_clocksource"
+            "../../tests/fixtures/x86-vm/sys/devices/system/clocksource/clocksource0/available_clocksource"
         );
         assert_eq!(
             parse_clocksources(vm).unwrap().collect::<Vec<_>>(),

@@ -111,7 +111,7 @@ mod tests {
     #[test]
     fn trims_like_uname() {
         // This machine's /proc/sys/kernel/version and a Pi 4's osrelease.
-        let version = include_bytes!("../../tests/fixtures/sys1/vm/proc/sys/kernel/version");
+        let version = include_bytes!("../../tests/fixtures/x86-vm/proc/sys/kernel/version");
         assert_eq!(trim_value(version), "#1 SMP PREEMPT_DYNAMIC @0");
         assert_eq!(trim_value(b"6.6.31+rpt-rpi-v8\n"), "6.6.31+rpt-rpi-v8");
         assert_eq!(trim_value(b"(none)\n"), "(none)");
@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn uname_machine_matches_this_machine() {
-        let arch = include_bytes!("../../tests/fixtures/sys1/vm/proc/sys/kernel/arch");
+        let arch = include_bytes!("../../tests/fixtures/x86-vm/proc/sys/kernel/arch");
         // The fixture was copied from this machine; on another one compare with std's idea.
         let machine = uname_machine().unwrap();
         assert!(!machine.is_empty());

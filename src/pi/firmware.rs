@@ -542,7 +542,7 @@ mod tests {
 
     fn board(file: &str, failing_tag: u32, failing: bool) -> (Client, Handles) {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/pi")
+            .join("tests/fixtures")
             .join(file);
         let handles = Handles {
             failing: Arc::new(AtomicUsize::new(usize::from(failing))),

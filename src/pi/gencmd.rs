@@ -200,7 +200,7 @@ mod tests {
     /// `vcgencmd pmic_read_adc` on a Pi 5, captured live and quoted verbatim in a public
     /// exporter's test suite (leading spaces, channel numbers out of order, volt-only EXT5V
     /// and BATT all as the firmware prints them).
-    pub const PI5_PMIC: &str = include_str!("../../tests/fixtures/pi/pi5/pmic_read_adc.txt");
+    pub const PI5_PMIC: &str = include_str!("../../tests/fixtures/pi5/pmic_read_adc.txt");
 
     #[test]
     fn pairs_real_pi5_rails_by_name() {

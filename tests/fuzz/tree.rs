@@ -14,20 +14,26 @@ use pimetrics::roots::Roots;
 
 use crate::driver::{self, Bound, Target};
 
-/// The fixture trees merged into one machine (later ones win), and single files from the
-/// fuzz corpus for what the trees lack.
-const TREES: &[&str] = &["sys1/pi4", "sys2/pi4", "sys3/pi5"];
-const EXTRA_FILES: &[(&str, &str)] = &[
-    ("meminfo/pi4-4g", "proc/meminfo"),
-    ("loadavg/pi-idle", "proc/loadavg"),
-    ("mountinfo/pi-mountinfo", "proc/1/mountinfo"),
-];
+/// The fixture trees merged into one machine (later ones win: the Pi 5's thermal, hwmon and
+/// pressure files over the Pi 4's), and single files from the fuzz corpus for what the trees
+/// lack.
+const TREES: &[&str] = &["pi4", "pi5"];
+const EXTRA_FILES: &[(&str, &str)] = &[("mountinfo/pi-mountinfo", "proc/1/mountinfo")];
 
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap().flatten() {
         let target = to.join(entry.file_name());
         let kind = entry.file_type().unwrap();
+        // A later tree's entry replaces an earlier one of another kind (the Pi 5's
+        // thermal_zone0 is a link where the Pi 4's is a directory).
+        if let Ok(existing) = std::fs::symlink_metadata(&target) {
+            if existing.is_dir() && !kind.is_dir() {
+                std::fs::remove_dir_all(&target).unwrap();
+            } else if existing.file_type().is_symlink() && !kind.is_symlink() {
+                std::fs::remove_file(&target).unwrap();
+            }
+        }
         if kind.is_symlink() {
             let link = std::fs::read_link(entry.path()).unwrap();
             let _ = std::fs::remove_file(&target);
@@ -67,10 +73,7 @@ pub fn fuzz() {
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
         std::fs::copy(manifest.join("tests/fuzz_corpus").join(corpus_file), target).unwrap();
     }
-    copy_tree(
-        &fixtures.join("sys3/textfile/good"),
-        &machine.join("textfile"),
-    );
+    copy_tree(&fixtures.join("textfile/good"), &machine.join("textfile"));
     let mut files = Vec::new();
     files_below(&machine, &mut files);
     files.retain(|f| !f.ends_with("SOURCE"));
