@@ -167,6 +167,27 @@ pub struct KeptFile {
     file: Option<File>,
 }
 
+/// Whether a descriptor just opened may stay open. The kernel hands out the lowest free
+/// number, so a number past half the soft limit on descriptors means half of them are in use:
+/// the file is then read and closed like any other, so kept files never take the descriptors
+/// the HTTP clients need (under `LimitNOFILE=64` or a container's low limit). One getrlimit per
+/// open; kept files are opened once.
+fn may_keep(file: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return false;
+    }
+    // rlim_t is 32 bits wide on 32-bit Pis; RLIM_INFINITY is its largest value.
+    #[allow(clippy::unnecessary_cast)]
+    let soft = limit.rlim_cur as u64;
+    u64::try_from(file.as_raw_fd()).is_ok_and(|fd| fd < soft / 2)
+}
+
 impl KeptFile {
     pub fn new(path: PathBuf) -> KeptFile {
         KeptFile { path, file: None }
@@ -226,7 +247,9 @@ impl KeptFile {
         }
         let file = open_regular(&self.path)?;
         read_all_at(&file, buf)?;
-        self.file = Some(file);
+        if may_keep(&file) {
+            self.file = Some(file);
+        }
         Ok(())
     }
 

@@ -9,7 +9,7 @@ mod targets;
 
 /// In this order; `seed-corpus.sh` uses the same list.
 const TARGETS: &[(&str, fn(&[u8]) -> usize)] = &[
-    ("textformat", targets::textformat),
+    ("exposition_parse", targets::exposition_parse),
     ("textfile", targets::textfile),
     ("config_ron", targets::config_ron),
     ("cli_args", targets::cli_args),

@@ -55,7 +55,7 @@ macro_rules! fuzz_target {
 
 // ------------------------------------------------------------------ text format and config
 
-fuzz_target!(textformat, targets::textformat);
+fuzz_target!(exposition_parse, targets::exposition_parse);
 fuzz_target!(textfile, targets::textfile);
 // Validation compiles the exclude regexes (about a megabyte for the defaults).
 fuzz_target!(

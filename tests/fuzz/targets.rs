@@ -15,7 +15,7 @@ fn text(data: &[u8]) -> std::borrow::Cow<'_, str> {
 
 // ------------------------------------------------------------------ text format and config
 
-pub fn textformat(data: &[u8]) -> usize {
+pub fn exposition_parse(data: &[u8]) -> usize {
     let all = match pimetrics::exposition::parse::parse(data) {
         Ok(families) => families
             .iter()

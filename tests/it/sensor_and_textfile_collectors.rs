@@ -434,7 +434,8 @@ fn textfile_good_files_export_what_node_exporter_exports() {
     );
     assert_eq!(
         ours.helps["rpi_backup_last_success_timestamp_seconds"],
-        "Last good backup, \"rsync\" \\\\ home."
+        // Unescaped by the parser: the file's `\\` is one backslash.
+        "Last good backup, \"rsync\" \\ home."
     );
     assert_eq!(ours.types["backup_duration_seconds"], "histogram");
     assert_eq!(ours.types["ping_rtt_seconds"], "summary");

@@ -263,95 +263,28 @@ impl Exposition {
     }
 }
 
-/// Parses text format 0.0.4 strictly enough for tests (panics on malformed lines, naming them).
+/// Parses text format 0.0.4 with the agent's own parser (`pimetrics::exposition::parse`, the
+/// one the textfile collector uses), panicking with the line of any error: the tests read our
+/// answers, node_exporter's and the Pushgateway's through the same reader.
 pub fn parse_exposition(text: &str) -> Exposition {
+    let families = pimetrics::exposition::parse::parse(text.as_bytes())
+        .unwrap_or_else(|err| panic!("not text format 0.0.4: {err}\n{text}"));
     let mut exp = Exposition::default();
-    for line in text.lines() {
-        if line.is_empty() {
-            continue;
+    for family in families {
+        exp.types
+            .insert(family.name.clone(), family.kind.as_str().to_string());
+        if let Some(help) = &family.help {
+            exp.helps.insert(family.name.clone(), help.clone());
         }
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
-            exp.types.insert(name.to_string(), kind.to_string());
-            continue;
+        for sample in family.samples {
+            exp.samples.push(Sample {
+                name: format!("{}{}", family.name, sample.suffix),
+                labels: sample.labels.into_iter().collect(),
+                value: sample.value,
+            });
         }
-        if let Some(rest) = line.strip_prefix("# HELP ") {
-            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
-            exp.helps.insert(name.to_string(), help.to_string());
-            continue;
-        }
-        if line.starts_with('#') {
-            continue;
-        }
-        exp.samples
-            .push(parse_sample(line).unwrap_or_else(|| panic!("malformed sample line {line:?}")));
     }
     exp
-}
-
-fn parse_sample(line: &str) -> Option<Sample> {
-    let name_end = line.find(['{', ' '])?;
-    let name = line[..name_end].to_string();
-    let mut labels = BTreeMap::new();
-    let mut rest = &line[name_end..];
-    if let Some(after_brace) = rest.strip_prefix('{') {
-        let mut chars = after_brace.char_indices().peekable();
-        let mut end = None;
-        loop {
-            while matches!(chars.peek(), Some((_, ',' | ' '))) {
-                chars.next();
-            }
-            match chars.peek() {
-                Some((i, '}')) => {
-                    end = Some(*i);
-                    break;
-                }
-                None => break,
-                _ => {}
-            }
-            let mut key = String::new();
-            for (_, c) in chars.by_ref() {
-                if c == '=' {
-                    break;
-                }
-                key.push(c);
-            }
-            if chars.next().map(|(_, c)| c) != Some('"') {
-                return None;
-            }
-            let mut value = String::new();
-            let mut escaped = false;
-            for (_, c) in chars.by_ref() {
-                match (escaped, c) {
-                    (true, 'n') => {
-                        value.push('\n');
-                        escaped = false
-                    }
-                    (true, c) => {
-                        value.push(c);
-                        escaped = false
-                    }
-                    (false, '\\') => escaped = true,
-                    (false, '"') => break,
-                    (false, c) => value.push(c),
-                }
-            }
-            labels.insert(key.trim().to_string(), value);
-        }
-        rest = &after_brace[end? + 1..];
-    }
-    let mut fields = rest.split_whitespace();
-    let value = match fields.next()? {
-        "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        "NaN" => f64::NAN,
-        v => v.parse().ok()?,
-    };
-    Some(Sample {
-        name,
-        labels,
-        value,
-    })
 }
 
 /// A program in the system directories (Debian's packages) or on PATH, or None when it is not
