@@ -40,19 +40,7 @@ fn cut_link(router: &str, cut: bool) {
         } else {
             "delete table inet cut\n"
         };
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", router, "nft", "-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .expect("nft runs");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
-        assert!(child.wait().unwrap().success(), "nft cut={cut}");
+        crate::harness::netns::nft(router, script);
     } else {
         let action = if cut { "-I" } else { "-D" };
         run(

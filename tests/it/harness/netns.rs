@@ -104,24 +104,29 @@ pub fn may_run(test: &str) -> bool {
     true
 }
 
+/// Loads an nft ruleset (`nft -f -`) in the namespace `netns`.
+pub fn nft(netns: &str, rules: &str) {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", netns, "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("nft runs");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(rules.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "nft in {netns}: {rules}");
+}
+
 pub fn masquerade(router: &str, outside_if: &str) {
     if program("nft").is_some() {
         let rules = format!(
             "table ip nat {{\n chain postrouting {{\n  type nat hook postrouting priority srcnat;\n  oifname \"{outside_if}\" masquerade\n }}\n}}\n"
         );
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", router, "nft", "-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .expect("nft runs");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(rules.as_bytes())
-            .unwrap();
-        assert!(child.wait().unwrap().success(), "nft masquerade rule");
+        nft(router, &rules);
     } else {
         run(
             "ip",
