@@ -19,6 +19,25 @@ pub struct Flag<S> {
     pub switch: bool,
 }
 
+/// A flag that sets the `String` key `field` of `S` to its value as given (a regex, a list):
+/// `text_flag!("--collector.vmstat.fields", "REGEX", "Regexp of ...", fields)`.
+macro_rules! text_flag {
+    ($name:expr, $placeholder:expr, $help:expr, $field:ident) => {
+        $crate::flag::Flag {
+            name: $name,
+            placeholder: $placeholder,
+            help: $help,
+            default: |s| s.$field.clone(),
+            switch: false,
+            apply: |s, v| {
+                s.$field = v.to_string();
+                Ok(())
+            },
+        }
+    };
+}
+pub(crate) use text_flag;
+
 /// What the parser and `--help` need to know of a flag, whichever type it sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlagInfo {

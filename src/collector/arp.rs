@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::device_filter::DeviceFilter;
 use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
-use crate::flag::Flag;
+use crate::flag::{text_flag, Flag};
 
 /// The arp collector's settings (`arp: (device_exclude: "^docker")`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -23,28 +23,18 @@ pub struct ArpConfig {
 impl super::CollectorSettings for ArpConfig {
     /// `--collector.*` flags of these settings (node_exporter's names).
     const FLAGS: &'static [Flag<Self>] = &[
-        Flag {
-            name: "--collector.arp.device-include",
-            placeholder: "REGEX",
-            help: "Regexp of arp devices to include (mutually exclusive to device-exclude). Config: arp.device_include.",
-            default: |s| s.device_include.clone(),
-            switch: false,
-            apply: |s, v| {
-                s.device_include = v.to_string();
-                Ok(())
-            },
-        },
-        Flag {
-            name: "--collector.arp.device-exclude",
-            placeholder: "REGEX",
-            help: "Regexp of arp devices to exclude (mutually exclusive to device-include). Config: arp.device_exclude.",
-            default: |s| s.device_exclude.clone(),
-            switch: false,
-            apply: |s, v| {
-                s.device_exclude = v.to_string();
-                Ok(())
-            },
-        },
+        text_flag!(
+            "--collector.arp.device-include",
+            "REGEX",
+            "Regexp of arp devices to include (mutually exclusive to device-exclude). Config: arp.device_include.",
+            device_include
+        ),
+        text_flag!(
+            "--collector.arp.device-exclude",
+            "REGEX",
+            "Regexp of arp devices to exclude (mutually exclusive to device-include). Config: arp.device_exclude.",
+            device_exclude
+        ),
     ];
 
     fn validate(&self) -> Result<(), String> {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
-use crate::flag::Flag;
+use crate::flag::{text_flag, Flag};
 use crate::roots::{parse_u64, KeptFile};
 
 use serde::{Deserialize, Serialize};
@@ -62,28 +62,18 @@ impl DiskstatsConfig {
 impl super::CollectorSettings for DiskstatsConfig {
     /// `--collector.*` flags of these settings (node_exporter's names).
     const FLAGS: &'static [Flag<Self>] = &[
-        Flag {
-            name: "--collector.diskstats.device-exclude",
-            placeholder: "REGEX",
-            help: "Regexp of diskstats devices to exclude. Config: diskstats.device_exclude.",
-            default: |s| s.device_exclude.clone(),
-            switch: false,
-            apply: |s, v| {
-                s.device_exclude = v.to_string();
-                Ok(())
-            },
-        },
-        Flag {
-            name: "--collector.diskstats.device-include",
-            placeholder: "REGEX",
-            help: "Regexp of diskstats devices to include (mutually exclusive to device-exclude; setting it drops the default exclude). Config: diskstats.device_include.",
-            default: |s| s.device_include.clone(),
-            switch: false,
-            apply: |s, v| {
-                s.device_include = v.to_string();
-                Ok(())
-            },
-        },
+        text_flag!(
+            "--collector.diskstats.device-exclude",
+            "REGEX",
+            "Regexp of diskstats devices to exclude. Config: diskstats.device_exclude.",
+            device_exclude
+        ),
+        text_flag!(
+            "--collector.diskstats.device-include",
+            "REGEX",
+            "Regexp of diskstats devices to include (mutually exclusive to device-exclude; setting it drops the default exclude). Config: diskstats.device_include.",
+            device_include
+        ),
     ];
 
     fn validate(&self) -> Result<(), String> {

@@ -25,7 +25,7 @@ use regex_lite::Regex;
 
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
-use crate::flag::Flag;
+use crate::flag::{text_flag, Flag};
 use crate::roots::{KeptFile, Roots};
 use serde::{Deserialize, Serialize};
 
@@ -60,28 +60,18 @@ impl Default for FilesystemConfig {
 impl super::CollectorSettings for FilesystemConfig {
     /// `--collector.*` flags of these settings (node_exporter's names).
     const FLAGS: &'static [Flag<Self>] = &[
-        Flag {
-            name: "--collector.filesystem.mount-points-exclude",
-            placeholder: "REGEX",
-            help: "Regexp of mount points to exclude for filesystem collector. Config: filesystem.mount_points_exclude.",
-            default: |s| s.mount_points_exclude.clone(),
-            switch: false,
-            apply: |s, v| {
-                s.mount_points_exclude = v.to_string();
-                Ok(())
-            },
-        },
-        Flag {
-            name: "--collector.filesystem.fs-types-exclude",
-            placeholder: "REGEX",
-            help: "Regexp of filesystem types to exclude for filesystem collector. Config: filesystem.fs_types_exclude.",
-            default: |s| s.fs_types_exclude.clone(),
-            switch: false,
-            apply: |s, v| {
-                s.fs_types_exclude = v.to_string();
-                Ok(())
-            },
-        },
+        text_flag!(
+            "--collector.filesystem.mount-points-exclude",
+            "REGEX",
+            "Regexp of mount points to exclude for filesystem collector. Config: filesystem.mount_points_exclude.",
+            mount_points_exclude
+        ),
+        text_flag!(
+            "--collector.filesystem.fs-types-exclude",
+            "REGEX",
+            "Regexp of filesystem types to exclude for filesystem collector. Config: filesystem.fs_types_exclude.",
+            fs_types_exclude
+        ),
         Flag {
             name: "--collector.filesystem.mount-timeout",
             placeholder: "DURATION",

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
-use crate::flag::{parse_bool, Flag};
+use crate::flag::{parse_bool, text_flag, Flag};
 use crate::roots::{dir_names, parse_int, read_attr, KeptFile};
 
 /// The netclass collector's settings (`netclass: (ignored_devices: "^veth", ...)`).
@@ -37,17 +37,12 @@ impl Default for NetclassConfig {
 impl super::CollectorSettings for NetclassConfig {
     /// `--collector.*` flags of these settings (node_exporter's names).
     const FLAGS: &'static [Flag<Self>] = &[
-        Flag {
-            name: "--collector.netclass.ignored-devices",
-            placeholder: "REGEX",
-            help: "Regexp of net devices to ignore for netclass collector. Config: netclass.ignored_devices.",
-            default: |s| s.ignored_devices.clone(),
-            switch: false,
-            apply: |s, v| {
-                s.ignored_devices = v.to_string();
-                Ok(())
-            },
-        },
+        text_flag!(
+            "--collector.netclass.ignored-devices",
+            "REGEX",
+            "Regexp of net devices to ignore for netclass collector. Config: netclass.ignored_devices.",
+            ignored_devices
+        ),
         Flag {
             name: "--collector.netclass.ignore-invalid-speed",
             placeholder: "",

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, FamilyId, Kind};
-use crate::flag::Flag;
+use crate::flag::{text_flag, Flag};
 use crate::roots::{parse_u64, KeptFile};
 
 use serde::{Deserialize, Serialize};
@@ -39,28 +39,18 @@ impl NetdevConfig {
 impl super::CollectorSettings for NetdevConfig {
     /// `--collector.*` flags of these settings (node_exporter's names).
     const FLAGS: &'static [Flag<Self>] = &[
-        Flag {
-            name: "--collector.netdev.device-exclude",
-            placeholder: "REGEX",
-            help: "Regexp of net devices to exclude (empty: none). Config: netdev.device_exclude.",
-            default: |s| s.device_exclude.clone(),
-            switch: false,
-            apply: |s, v| {
-                s.device_exclude = v.to_string();
-                Ok(())
-            },
-        },
-        Flag {
-            name: "--collector.netdev.device-include",
-            placeholder: "REGEX",
-            help: "Regexp of net devices to include (mutually exclusive to device-exclude). Config: netdev.device_include.",
-            default: |s| s.device_include.clone(),
-            switch: false,
-            apply: |s, v| {
-                s.device_include = v.to_string();
-                Ok(())
-            },
-        },
+        text_flag!(
+            "--collector.netdev.device-exclude",
+            "REGEX",
+            "Regexp of net devices to exclude (empty: none). Config: netdev.device_exclude.",
+            device_exclude
+        ),
+        text_flag!(
+            "--collector.netdev.device-include",
+            "REGEX",
+            "Regexp of net devices to include (mutually exclusive to device-exclude). Config: netdev.device_include.",
+            device_include
+        ),
     ];
 
     fn validate(&self) -> Result<(), String> {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::named_families::NamedFamilies;
 use super::{read_kept, CollectError, Collector, Context, Setup};
 use crate::exposition::{Exposition, Kind};
-use crate::flag::Flag;
+use crate::flag::{text_flag, Flag};
 
 /// node_exporter 1.12's default for `--collector.netstat.fields`.
 pub const DEFAULT_FIELDS: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
@@ -35,17 +35,12 @@ impl Default for NetstatConfig {
 impl super::CollectorSettings for NetstatConfig {
     /// `--collector.*` flags of these settings (node_exporter's names).
     const FLAGS: &'static [Flag<Self>] = &[
-        Flag {
-            name: "--collector.netstat.fields",
-            placeholder: "REGEX",
-            help: "Regexp of fields to return for netstat collector. Config: netstat.fields.",
-            default: |s| s.fields.clone(),
-            switch: false,
-            apply: |s, v| {
-                s.fields = v.to_string();
-                Ok(())
-            },
-        },
+        text_flag!(
+            "--collector.netstat.fields",
+            "REGEX",
+            "Regexp of fields to return for netstat collector. Config: netstat.fields.",
+            fields
+        ),
     ];
 
     fn validate(&self) -> Result<(), String> {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{CollectError, Collector, Context, Setup};
 use crate::roots::{dir_names, parse_int, read_attr};
 use crate::exposition::{Exposition, FamilyId, Kind};
-use crate::flag::Flag;
+use crate::flag::{text_flag, Flag};
 
 /// The powersupplyclass collector's settings (`powersupplyclass: (ignored_supplies: "^AC$")`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,17 +31,12 @@ impl Default for PowerSupplyConfig {
 impl super::CollectorSettings for PowerSupplyConfig {
     /// `--collector.*` flags of these settings (node_exporter's names).
     const FLAGS: &'static [Flag<Self>] = &[
-        Flag {
-            name: "--collector.powersupply.ignored-supplies",
-            placeholder: "REGEX",
-            help: "Regexp of power supplies to ignore for powersupplyclass collector. Config: powersupplyclass.ignored_supplies.",
-            default: |s| s.ignored_supplies.clone(),
-            switch: false,
-            apply: |s, v| {
-                s.ignored_supplies = v.to_string();
-                Ok(())
-            },
-        },
+        text_flag!(
+            "--collector.powersupply.ignored-supplies",
+            "REGEX",
+            "Regexp of power supplies to ignore for powersupplyclass collector. Config: powersupplyclass.ignored_supplies.",
+            ignored_supplies
+        ),
     ];
 
     fn validate(&self) -> Result<(), String> {
