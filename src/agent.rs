@@ -266,6 +266,45 @@ impl CollectThread {
     }
 }
 
+/// A running output (push, remote write): its task on the runtime, the signal that ends it,
+/// and its own metrics, reported by the agent while it runs.
+pub struct OutputTask {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    report: Arc<dyn SelfReport>,
+    agent: Arc<Agent>,
+}
+
+impl OutputTask {
+    /// Registers `report` and spawns `run` on the current runtime; `run` gets the stop signal
+    /// (true once `stop` is called).
+    pub fn spawn<F>(
+        agent: Arc<Agent>,
+        report: Arc<dyn SelfReport>,
+        run: impl FnOnce(tokio::sync::watch::Receiver<bool>) -> F,
+    ) -> OutputTask
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        agent.reports.add(Arc::clone(&report));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(run(stopped));
+        OutputTask {
+            stop,
+            task,
+            report,
+            agent,
+        }
+    }
+
+    /// Signals the stop, waits for the task to finish its own shutdown, then drops its metrics.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        self.agent.reports.remove(&self.report);
+    }
+}
+
 /// The kernel's host name (what node_exporter's uname nodename says).
 pub fn host_name() -> String {
     let mut name = libc::utsname {

@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use config::{BasicAuthConfig, PushConfig, PushMode};
 
-use crate::agent::Agent;
+use crate::agent::{Agent, OutputTask};
 use crate::selfmetrics::SelfReport;
 use gateway::{Gateway, Outcome};
 use metrics::PushMetrics;
@@ -31,12 +31,7 @@ const DELETE_TIMEOUT: Duration = Duration::from_secs(5);
 const REMEMBERED_REASONS: usize = 16;
 
 /// The running push loop.
-pub struct Pusher {
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-    report: Arc<dyn SelfReport>,
-    agent: Arc<Agent>,
-}
+pub struct Pusher(OutputTask);
 
 impl Pusher {
     /// Reads the secret files, builds the client and starts the loop on the current runtime.
@@ -45,7 +40,6 @@ impl Pusher {
         let gateway = Gateway::new(config, &agent.node())?;
         let metrics = Arc::new(PushMetrics::default());
         let report: Arc<dyn SelfReport> = metrics.clone();
-        agent.reports.add(Arc::clone(&report));
         log::info!(
             "push: to {} every {} ({})",
             gateway.group_url,
@@ -56,7 +50,6 @@ impl Pusher {
                     format!("fallback: when no scrape for {}", config.fallback_after),
             }
         );
-        let (stop, stopped) = tokio::sync::watch::channel(false);
         let push_loop = PushLoop {
             agent: Arc::clone(&agent),
             gateway,
@@ -68,21 +61,15 @@ impl Pusher {
             delete_on_shutdown: config.delete_on_shutdown,
             log: FailureLog::default(),
         };
-        let task = tokio::spawn(push_loop.run(stopped));
-        Ok(Pusher {
-            stop,
-            task,
-            report,
-            agent,
-        })
+        Ok(Pusher(OutputTask::spawn(agent, report, |stopped| {
+            push_loop.run(stopped)
+        })))
     }
 
     /// Stops the loop (a push in flight finishes first, bounded by the push timeout), then the
     /// group is deleted if configured; returns when all is done.
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-        self.agent.reports.remove(&self.report);
+        self.0.stop().await;
     }
 }
 

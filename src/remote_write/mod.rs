@@ -30,7 +30,7 @@ pub use config::RemoteWriteConfig;
 pub use metrics::{RemoteWriteFamilies, RemoteWriteStats};
 pub use series::{Batcher, ExpositionSource, SampleSink, SampleSource};
 
-use crate::agent::Agent;
+use crate::agent::{Agent, OutputTask};
 use crate::selfmetrics::SelfReport;
 
 /// First retry delay; doubles per failure up to `MAX_BACKOFF`.
@@ -428,12 +428,7 @@ impl RemoteWriter {
 }
 
 /// The running writer on the agent's runtime, its metrics among the agent's own.
-pub struct RemoteWrite {
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-    report: Arc<dyn SelfReport>,
-    agent: Arc<Agent>,
-}
+pub struct RemoteWrite(OutputTask);
 
 impl RemoteWrite {
     /// Reads the secret and CA files, opens the buffer and spawns the writer on the current
@@ -446,25 +441,21 @@ impl RemoteWrite {
         };
         let writer = RemoteWriter::with_input(config, Box::new(input))?;
         let report: Arc<dyn SelfReport> = writer.stats();
-        agent.reports.add(Arc::clone(&report));
-        let (stop, mut stopped) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(writer.run(async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        }));
-        Ok(RemoteWrite {
-            stop,
-            task,
-            report,
+        Ok(RemoteWrite(OutputTask::spawn(
             agent,
-        })
+            report,
+            |mut stopped| {
+                writer.run(async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                })
+            },
+        )))
     }
 
     /// Stops the writer: staleness markers, a last send bounded by the timeout, the rest to
     /// disk; returns when all is done.
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-        self.agent.reports.remove(&self.report);
+        self.0.stop().await;
     }
 }
 
