@@ -105,7 +105,8 @@ fn held(cloud: &str) -> Vec<i64> {
         .unwrap_or_default()
 }
 
-/// Not a test by itself: the writer process, started inside the pi namespace.
+/// A Pi behind a masquerading router writes to Prometheus; the link is cut for 150 s and then
+/// restored: Prometheus holds every sample, none lost.
 #[test]
 fn remote_write_through_nat_survives_a_link_cut() {
     let _heavy = crate::harness::heavy();
