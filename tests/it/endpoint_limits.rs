@@ -111,8 +111,15 @@ fn a_thousand_dropped_connections_then_a_normal_scrape() {
         }
         drop(stream);
     }
-    let response = http_get(port, "/metrics");
-    assert_eq!(response.status, 200);
+    // The agent may still be closing the dropped connections when this one arrives: past
+    // web.max_connections (128) a new connection is closed at once (a reset). A scrape gets
+    // through as soon as they are gone, within moments even on a loaded machine.
+    let response = eventually(WAIT, || {
+        try_http("GET", port, "/metrics", &[], b"")
+            .ok()
+            .filter(|r| r.status == 200)
+    });
+    assert!(response.is_some(), "a scrape answers after the flood");
     let accepted = eventually(WAIT, || {
         let v = metric(port, "pimetrics_http_connections_accepted_total", &[])?;
         (v >= 1001.0).then_some(v)
